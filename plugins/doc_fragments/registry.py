@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) drc.registry contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The connection and authentication options every registry plugin shares, documented once."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options:
+  username:
+    description:
+      - Username for the registry.
+      - When neither O(username) nor O(identity_token) is given, credentials are looked up, first
+        found wins, in the environment variables E(DRC_REGISTRY_USERNAME) and E(DRC_REGISTRY_PASSWORD),
+        then Docker's C(config.json) (E(DOCKER_CONFIG) or C(~/.docker/config.json): C(auths),
+        C(credHelpers), C(credsStore)), then podman/skopeo C(auth.json) (E(REGISTRY_AUTH_FILE),
+        C($XDG_RUNTIME_DIR/containers/auth.json), C(~/.config/containers/auth.json)).
+    type: str
+  password:
+    description:
+      - Password or access token for O(username).
+    type: str
+  identity_token:
+    description:
+      - An OAuth2 refresh token (Docker's C(identitytoken)), exchanged for access tokens.
+    type: str
+  validate_certs:
+    description:
+      - Verify the registry's TLS certificate.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A PEM file of CA certificates to trust instead of the system store.
+    type: path
+  client_cert:
+    description:
+      - A PEM client certificate for mutual TLS.
+    type: path
+  client_key:
+    description:
+      - The private key for O(client_cert), when it is not in the same file.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait to connect, and between bytes of an answer.
+    type: float
+    default: 30
+  retries:
+    description:
+      - How many times to retry a request that failed for a temporary reason (connection error,
+        408, 429, 500, 502, 503, 504). Retries back off exponentially and honour C(Retry-After).
+      - Only idempotent requests are retried.
+    type: int
+    default: 3
+notes:
+  - A registry named without a scheme is reached over https; for loopback hosts (C(localhost),
+    C(127.0.0.0/8), C(::1)) plain http is tried when https fails, as Docker does.
+    Write C(http://host:port/repo) to use http for any other host.
+  - Docker Hub (C(docker.io)) is reached at C(https://registry-1.docker.io).
+"""
+
+    # Lookups also read the connection options from variables and the environment.
+    LOOKUP = r"""
+options:
+  username:
+    vars:
+      - name: drc_registry_username
+    env:
+      - name: DRC_REGISTRY_USERNAME
+  password:
+    vars:
+      - name: drc_registry_password
+    env:
+      - name: DRC_REGISTRY_PASSWORD
+  identity_token:
+    vars:
+      - name: drc_registry_identity_token
+  validate_certs:
+    vars:
+      - name: drc_registry_validate_certs
+  ca_path:
+    vars:
+      - name: drc_registry_ca_path
+  timeout:
+    vars:
+      - name: drc_registry_timeout
+  retries:
+    vars:
+      - name: drc_registry_retries
+"""

@@ -1,0 +1,38 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""Filtering and ordering tag lists."""
+
+from __future__ import annotations
+
+import re
+
+_VERSION_RE = re.compile(r"^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def _prerelease_key(pre: str) -> tuple:
+    parts = []
+    for item in pre.split("."):
+        parts.append((0, int(item), "") if item.isdigit() else (1, 0, item))
+    return tuple(parts)
+
+
+def semver_key(tag: str) -> tuple:
+    """Versions sort by number, a pre-release before its release; other tags first, by name."""
+    match = _VERSION_RE.match(tag)
+    if not match:
+        return (0, (), 0, (), tag)
+    numbers = tuple(int(n) for n in match.group(1).split("."))
+    pre = match.group(2)
+    return (1, numbers, 0 if pre else 1, _prerelease_key(pre) if pre else (), tag)
+
+
+def select_tags(tags: list, match: str | None = None, sort: str = "none") -> list:
+    """Keep tags matching a regular expression (search anywhere), then order them."""
+    if match:
+        try:
+            pattern = re.compile(match)
+        except re.error as exc:
+            raise ValueError("match %r is not a valid regular expression: %s" % (match, exc))
+        tags = [t for t in tags if pattern.search(t)]
+    if sort == "semver":
+        return sorted(tags, key=semver_key)
+    return list(tags)

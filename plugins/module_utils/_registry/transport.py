@@ -1,0 +1,203 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""HTTP transport: one pooled requests.Session, TLS, timeouts, retries and a safe redirect policy.
+
+Knows nothing of registries or tokens: callers hand it headers and say which origin may receive
+their Authorization header.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import re
+import time
+import traceback
+from urllib.parse import urljoin, urlsplit
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    RegistryError, redact_url)
+
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:  # reported by the module adapter with missing_required_lib
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+COLLECTION_VERSION = "0.1.0"
+USER_AGENT = "drc.registry/%s (Ansible collection)" % COLLECTION_VERSION
+
+RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+MAX_REDIRECTS = 10
+
+
+class RetryPolicy:
+    """Which failures to retry and how long to wait: bounded, exponential, jittered."""
+
+    def __init__(self, retries: int = 3, base_delay: float = 0.5, max_delay: float = 30.0,
+                 retry_after_cap: float = 60.0) -> None:
+        self.retries = max(0, int(retries))
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.retry_after_cap = retry_after_cap
+
+    def should_retry(self, method: str, attempt: int, status: int | None = None,
+                     idempotent: bool | None = None) -> bool:
+        """``attempt`` counts from 0; status None means a connection error."""
+        if attempt >= self.retries:
+            return False
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT_METHODS
+        if not idempotent:
+            return False
+        return status is None or status in RETRY_STATUSES
+
+    def delay(self, attempt: int, retry_after: str | None = None, now: float | None = None) -> float:
+        waited = parse_retry_after(retry_after, now)
+        if waited is not None:
+            return min(waited, self.retry_after_cap)
+        backoff = min(self.max_delay, self.base_delay * (2 ** attempt))
+        return backoff / 2 + random.uniform(0, backoff / 2)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def redirect_target(current_url: str, location: str | None) -> str:
+    """Resolve a Location header; refuse to leave https for plain http."""
+    if not location:
+        raise RegistryError("%s answered a redirect without a Location header" % redact_url(current_url))
+    target = urljoin(current_url, location)
+    if urlsplit(current_url).scheme == "https" and urlsplit(target).scheme != "https":
+        raise RegistryError("refusing a redirect from https to %s: %s -> %s" % (
+            urlsplit(target).scheme or "an unknown scheme", redact_url(current_url), redact_url(target)))
+    return target
+
+
+def describe_connection_error(exc: Exception) -> str:
+    """A short, secret-free reason for a requests exception."""
+    text = repr(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        detail = re.search(r"certificate verify failed: ([^'\")(]+)", text)
+        return "TLS certificate verification failed%s (give the CA with ca_path, or set " \
+               "validate_certs=false)" % (": " + detail.group(1).strip() if detail else "")
+    if "SSLError" in text or "SSL" in type(exc).__name__:
+        return "TLS handshake failed (is this an https endpoint?)"
+    if requests is not None and isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "timed out connecting"
+    if requests is not None and isinstance(exc, requests.exceptions.ReadTimeout):
+        return "timed out waiting for the answer (read timeout)"
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if errno:
+        return errno.group(1).strip()
+    for needle in ("Connection refused", "Name or service not known", "Connection reset",
+                   "RemoteDisconnected", "IncompleteRead", "Connection aborted"):
+        if needle in text:
+            return needle
+    return type(exc).__name__
+
+
+class Transport:
+    """One requests.Session per client: connection reuse, TLS settings, retries, redirects."""
+
+    def __init__(self, validate_certs: bool = True, ca_path: str | None = None,
+                 client_cert: str | None = None, client_key: str | None = None,
+                 timeout: float = 30.0, retries: int = 3, pool_size: int = 10, log=None,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        self.timeout = timeout
+        self.policy = retry_policy or RetryPolicy(retries)
+        self.log = log or (lambda msg: None)
+        self.requests_sent = 0
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+        if client_cert:
+            session.cert = (client_cert, client_key) if client_key else client_cert
+        session.headers["User-Agent"] = USER_AGENT
+        self.session = session
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(self, method: str, url: str, headers: dict | None = None,
+                credential_url: str | None = None, stream: bool = False, data=None,
+                idempotent: bool | None = None, retry: bool = True):
+        """Send a request, following redirects and retrying what is temporary.
+
+        ``Authorization`` in ``headers`` goes only to the origin of ``credential_url`` (default:
+        ``url``). Returns the final requests.Response; the caller closes streamed ones.
+        """
+        attempt = 0
+        while True:
+            try:
+                response = self._follow(method, url, dict(headers or {}), credential_url or url,
+                                        stream, data)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                reason = describe_connection_error(exc)
+                permanent = isinstance(exc, requests.exceptions.SSLError)
+                if retry and not permanent and self.policy.should_retry(method, attempt, None, idempotent):
+                    wait = self.policy.delay(attempt)
+                    self.log("%s %s: %s; retrying in %.1fs" % (method, redact_url(url), reason, wait))
+                    time.sleep(wait)
+                    attempt += 1
+                    continue
+                raise RegistryError("%s %s failed: %s" % (method, redact_url(url), reason),
+                                    method=method, url=url)
+            if retry and self.policy.should_retry(method, attempt, response.status_code, idempotent):
+                wait = self.policy.delay(attempt, response.headers.get("Retry-After"))
+                self.log("%s %s: %d %s; retrying in %.1fs" % (
+                    method, redact_url(url), response.status_code, response.reason, wait))
+                response.close()
+                time.sleep(wait)
+                attempt += 1
+                continue
+            return response
+
+    def _follow(self, method: str, url: str, headers: dict, credential_url: str, stream: bool, data):
+        trusted = origin(credential_url)
+        seen = set()
+        for _hop in range(MAX_REDIRECTS + 1):
+            send = dict(headers)
+            if origin(url) != trusted:
+                send.pop("Authorization", None)
+            self.requests_sent += 1
+            response = self.session.request(method, url, headers=send, data=data, stream=stream,
+                                            timeout=self.timeout, allow_redirects=False)
+            if response.status_code not in REDIRECT_STATUSES:
+                return response
+            response.close()
+            seen.add(url)
+            target = redirect_target(url, response.headers.get("Location"))
+            if target in seen:
+                raise RegistryError("%s %s failed: redirect loop back to %s" % (
+                    method, redact_url(url), redact_url(target)), method=method, url=url)
+            if response.status_code == 303 and method != "HEAD":
+                method, data = "GET", None
+            url = target
+        raise RegistryError("%s %s failed: more than %d redirects" % (
+            method, redact_url(url), MAX_REDIRECTS), method=method, url=url)

@@ -1,0 +1,142 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) drc.registry contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_tags_info
+short_description: List the tags of a repository in a container registry
+version_added: 0.1.0
+description:
+  - Lists every tag of a repository through the registry HTTP API v2, following
+    C(Link) pagination exactly as the registry gives it.
+  - Talks HTTP directly; no Docker daemon or CLI is needed.
+requirements:
+  - requests
+options:
+  repository:
+    description:
+      - The repository, an image reference without tag or digest, for example V(alpine),
+        V(quay.io/org/app) or V(http://localhost:5000/app).
+    type: str
+    required: true
+  page_size:
+    description:
+      - Ask the registry for pages of this many tags (the C(n) parameter). By default no C(n) is
+        sent and the registry picks. Some registries cap it (Quay at 100, ECR at 1000).
+    type: int
+  match:
+    description:
+      - Keep only the tags matching this Python regular expression (searched anywhere in the tag;
+        anchor it with C(^) and C($)).
+    type: str
+  sort:
+    description:
+      - V(none) keeps the registry's order; V(semver) sorts version-like tags by version, newest
+        last, after the tags that are not versions.
+    type: str
+    choices: [none, semver]
+    default: none
+extends_documentation_fragment:
+  - drc.registry.registry
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  action_group:
+    support: full
+    membership:
+      - drc.registry.registry
+    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
+seealso:
+  - module: drc.registry.registry_manifest_info
+  - plugin: drc.registry.registry_digest
+    plugin_type: lookup
+author:
+  - drc.registry contributors
+"""
+
+EXAMPLES = r"""
+- name: List the tags of an image on Docker Hub
+  drc.registry.registry_tags_info:
+    repository: alpine
+  register: alpine_tags
+
+- name: Newest 3.x release tag of an app on a private registry
+  drc.registry.registry_tags_info:
+    repository: registry.example.com/team/app
+    username: deploy
+    password: "{{ vault_registry_password }}"
+    match: '^3\.\d+\.\d+$'
+    sort: semver
+  register: app_tags
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ app_tags.tags | last }}"
+"""
+
+RETURN = r"""
+tags:
+  description: The tags, filtered by O(match) and ordered by O(sort).
+  returned: success
+  type: list
+  elements: str
+  sample: ["3.18", "3.19", "latest"]
+repository:
+  description: The repository's full name.
+  returned: success
+  type: str
+  sample: docker.io/library/alpine
+registry:
+  description: The registry's API base URL.
+  returned: success
+  type: str
+  sample: https://registry-1.docker.io
+rate_limit:
+  description: The registry's rate-limit headers, when it sends them.
+  returned: when the registry sends C(ratelimit-limit) or C(ratelimit-remaining)
+  type: dict
+  sample: {"ratelimit_limit": "100;w=21600", "ratelimit_remaining": "98;w=21600"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
+    EXPECTED_ERRORS, RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
+from ansible_collections.drc.registry.plugins.module_utils._registry.tags import select_tags
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            repository=dict(type="str", required=True),
+            page_size=dict(type="int"),
+            match=dict(type="str"),
+            sort=dict(type="str", choices=["none", "semver"], default="none"),
+        ),
+        supports_check_mode=True,
+    )
+    registry = RegistryModule(module)
+    params = module.params
+    try:
+        if params["page_size"] is not None and params["page_size"] < 1:
+            raise ValueError("page_size must be 1 or more, got %d" % params["page_size"])
+        parsed = parse_repository(params["repository"])
+        client = registry.client(parsed, params["repository"])
+        tags = client.list_tags(parsed["remote_name"], page_size=params["page_size"])
+        tags = select_tags(tags, params["match"], params["sort"])
+    except EXPECTED_ERRORS as exc:
+        registry.fail(exc)
+    module.exit_json(changed=False, tags=tags, repository=parsed["full_name"],
+                     registry=client.base_url, **registry.result_extras(client))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Test bed: real CNCF Distribution registries on loopback, seeded by skopeo."""
