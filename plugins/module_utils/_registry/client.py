@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import threading
 from urllib.parse import quote, urljoin
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
@@ -80,6 +81,7 @@ class RegistryClient:
         self.api_version = None
         self.rate_limit: dict = {}
         self._pinged = False
+        self._ping_lock = threading.Lock()
 
     def close(self) -> None:
         self.transport.close()
@@ -93,16 +95,19 @@ class RegistryClient:
         try:
             response = self._send_ping()
         except RegistryError as exc:
-            host = self.index["name"].rsplit(":", 1)[0] if not self.index["name"].endswith("]") \
-                else self.index["name"]
-            if exc.status is not None or self.explicit_scheme or not self.base_url.startswith("https:") \
-                    or not is_loopback(host):
+            if not self._may_fall_back_to_http(exc):
                 raise
             # Docker's rule: a loopback registry without TLS is reached over plain http.
             self.log("https to %s failed (%s); trying http, as for any loopback registry"
                      % (self.index["name"], exc))
             self.base_url = "http://" + self.base_url[len("https://"):]
-            response = self._send_ping()
+            try:
+                response = self._send_ping()
+            except RegistryError:
+                raise exc
+            if response.status_code not in (200, 401):
+                response.close()
+                raise exc  # not a registry over http either: the https failure says more
         self.api_version = response.headers.get("Docker-Distribution-API-Version")
         status = response.status_code
         if status == 401:
@@ -116,6 +121,12 @@ class RegistryClient:
         self._pinged = True
         return {"api_version": self.api_version,
                 "auth": self.auth.challenge.scheme if self.auth.challenge else None}
+
+    def _may_fall_back_to_http(self, exc: RegistryError) -> bool:
+        name = self.index["name"]
+        host = name if name.endswith("]") else name.rsplit(":", 1)[0]
+        return (exc.status is None and not self.explicit_scheme and self.base_url.startswith("https:")
+                and is_loopback(host) and "certificate verification failed" not in str(exc))
 
     def _send_ping(self):
         return self.transport.request("GET", self._url("/v2/"), stream=True)
@@ -135,9 +146,17 @@ class RegistryClient:
 
     def request(self, method: str, url: str, scopes: list, headers: dict | None = None,
                 ok: tuple = (200,), what: str | None = None):
-        """An authenticated API call; returns a streamed response with an expected status."""
+        """An authenticated API call; returns a streamed response with an expected status.
+
+        ``url`` is an API path (``/v2/...``, resolved against the registry after the ping has
+        settled its scheme) or an absolute URL given by the registry (a Link header).
+        """
         if not self._pinged:
-            self.ping()
+            with self._ping_lock:
+                if not self._pinged:
+                    self.ping()
+        if url.startswith("/"):
+            url = self._url(url)
         headers = dict(headers or {})
         refreshed = False
         while True:
@@ -178,7 +197,7 @@ class RegistryClient:
     def list_tags(self, repository: str, page_size: int | None = None,
                   max_pages: int = DEFAULT_MAX_PAGES) -> list:
         """Every tag, following Link rel=next exactly as given (cursors are opaque)."""
-        url = self._url("/v2/%s/tags/list" % repository)
+        url = "/v2/%s/tags/list" % repository
         if page_size:
             url += "?n=%d" % page_size
         tags: list = []
@@ -190,21 +209,22 @@ class RegistryClient:
                 data = json.loads(body.decode("utf-8"))
                 page = data.get("tags") or []
             except (ValueError, AttributeError, UnicodeDecodeError):
-                raise RegistryError("GET %s returned a tag list that is not JSON" % redact_url(url),
-                                    method="GET", url=url)
+                raise RegistryError("GET %s returned a tag list that is not JSON"
+                                % redact_url(response.url), method="GET", url=response.url)
             tags.extend(t for t in page if isinstance(t, str))
             next_url = response.links.get("next", {}).get("url")
             if not next_url:
                 return tags
-            url = urljoin(url, next_url)
+            url = urljoin(response.url, next_url)
         raise RegistryError("tag listing for %s stopped after %d pages" % (repository, max_pages))
 
     # -- manifests ------------------------------------------------------------------------------
-    def _manifest_url(self, repository: str, reference: str) -> str:
-        return self._url("/v2/%s/manifests/%s" % (repository, quote(reference, safe=":")))
+    @staticmethod
+    def _manifest_path(repository: str, reference: str) -> str:
+        return "/v2/%s/manifests/%s" % (repository, quote(reference, safe=":"))
 
     def head_manifest(self, repository: str, reference: str) -> dict:
-        url = self._manifest_url(repository, reference)
+        url = self._manifest_path(repository, reference)
         response = self.request("HEAD", url, [repository_scope(repository)],
                                 headers={"Accept": mt.MANIFEST_ACCEPT},
                                 what="manifest %s:%s" % (repository, reference))
@@ -216,7 +236,7 @@ class RegistryClient:
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """GET a manifest; by digest it must hash to that digest."""
-        url = self._manifest_url(repository, reference)
+        url = self._manifest_path(repository, reference)
         response = self.request("GET", url, [repository_scope(repository)],
                                 headers={"Accept": mt.MANIFEST_ACCEPT},
                                 what="manifest %s:%s" % (repository, reference))
@@ -238,7 +258,8 @@ class RegistryClient:
         try:
             return Manifest(raw, response.headers.get("Content-Type"), actual)
         except ManifestError as exc:
-            raise RegistryError("GET %s: %s" % (redact_url(url), exc), method="GET", url=url)
+            raise RegistryError("GET %s: %s" % (redact_url(response.url), exc), method="GET",
+                                url=response.url)
 
     def resolve_digest(self, repository: str, reference: str) -> dict:
         """The digest a tag points at: HEAD first (cheap, not rate-limited), GET when needed."""
@@ -261,14 +282,15 @@ class RegistryClient:
         return {"digest": manifest.digest, "media_type": manifest.media_type, "size": manifest.size}
 
     # -- blobs --------------------------------------------------------------------------------------
-    def _blob_url(self, repository: str, digest: str) -> str:
-        return self._url("/v2/%s/blobs/%s" % (repository, digest))
+    @staticmethod
+    def _blob_path(repository: str, digest: str) -> str:
+        return "/v2/%s/blobs/%s" % (repository, digest)
 
     def head_blob(self, repository: str, digest: str) -> int | None:
         """Size of a blob, or None when the registry does not have it."""
         validate_digest(digest)
         try:
-            response = self.request("HEAD", self._blob_url(repository, digest),
+            response = self.request("HEAD", self._blob_path(repository, digest),
                                     [repository_scope(repository)], what="blob %s" % digest)
         except RegistryError as exc:
             if exc.status == 404:
@@ -281,7 +303,7 @@ class RegistryClient:
     def get_blob_bytes(self, repository: str, digest: str, limit: int = MAX_CONFIG_SIZE) -> bytes:
         """A small blob (an image config) in memory, verified against its digest."""
         validate_digest(digest)
-        response = self.request("GET", self._blob_url(repository, digest),
+        response = self.request("GET", self._blob_path(repository, digest),
                                 [repository_scope(repository)], what="blob %s" % digest)
         data = _read_limited(response, limit, "blob %s" % digest)
         actual = digest_of(data, digest.split(":", 1)[0])
@@ -304,7 +326,7 @@ class RegistryClient:
         hasher = hashlib.new(algorithm)
         written = 0
         interruptions = 0
-        url = self._blob_url(repository, digest)
+        url = self._blob_path(repository, digest)
         while True:
             headers = {"Range": "bytes=%d-" % written} if written else {}
             response = self.request("GET", url, [repository_scope(repository)], headers=headers,
@@ -327,8 +349,8 @@ class RegistryClient:
                 if interruptions >= max(self.retries, 1):
                     raise RegistryError("GET %s failed: the download was interrupted %d times, "
                                         "last after %d bytes (%s)" % (
-                                            redact_url(url), interruptions + 1, written,
-                                            type(exc).__name__), method="GET", url=url)
+                                            redact_url(self._url(url)), interruptions + 1, written,
+                                            type(exc).__name__), method="GET", url=self._url(url))
                 interruptions += 1
                 self.log("download of %s interrupted after %d bytes (%s); resuming"
                          % (digest, written, type(exc).__name__))

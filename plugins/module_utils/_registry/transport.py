@@ -135,7 +135,9 @@ class Transport:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        session.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+        # Passed with every request: an explicit verify wins over REQUESTS_CA_BUNDLE and
+        # CURL_CA_BUNDLE from the environment, which would otherwise replace ca_path.
+        self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
         if client_cert:
             session.cert = (client_cert, client_key) if client_key else client_cert
         session.headers["User-Agent"] = USER_AGENT
@@ -187,7 +189,8 @@ class Transport:
                 send.pop("Authorization", None)
             self.requests_sent += 1
             response = self.session.request(method, url, headers=send, data=data, stream=stream,
-                                            timeout=self.timeout, allow_redirects=False)
+                                            timeout=self.timeout, allow_redirects=False,
+                                            verify=self.verify)
             if response.status_code not in REDIRECT_STATUSES:
                 return response
             response.close()

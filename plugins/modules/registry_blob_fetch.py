@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) drc.registry contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_blob_fetch
+short_description: Download a blob from a container registry to a file, verified, atomically
+version_added: 0.1.0
+description:
+  - Streams a blob (a layer or a config) to a file, hashing it as it arrives, and moves it into
+    place only when its digest and size are right. Memory use does not grow with the blob's size.
+  - When O(dest) already holds content with that digest nothing is downloaded and the task
+    reports no change.
+  - An interrupted download is resumed with an HTTP C(Range) request when the registry allows it.
+    On any failure the destination is left as it was and no temporary file remains.
+  - Redirects to another host (S3, a CDN) are followed without the registry credentials.
+requirements:
+  - requests
+options:
+  repository:
+    description:
+      - The repository holding the blob, for example V(alpine) or V(http://localhost:5000/app).
+    type: str
+    required: true
+  digest:
+    description:
+      - The blob's digest, C(algorithm:hex), for example V(sha256:...).
+    type: str
+    required: true
+  dest:
+    description:
+      - The file to write. An existing directory means a file named by the digest inside it.
+      - The directory must exist.
+    type: path
+    required: true
+extends_documentation_fragment:
+  - drc.registry.registry
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the file would change; writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the digest and size before and after.
+  action_group:
+    support: full
+    membership:
+      - drc.registry.registry
+    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
+seealso:
+  - module: drc.registry.registry_manifest_info
+    description: Find the layer and config digests of an image.
+  - plugin: drc.registry.registry_digest
+    plugin_type: lookup
+author:
+  - drc.registry contributors
+"""
+
+EXAMPLES = r"""
+- name: Find the layers of an image
+  drc.registry.registry_manifest_info:
+    reference: alpine:3
+    platform: linux/amd64
+  register: alpine
+
+- name: Download its first layer
+  drc.registry.registry_blob_fetch:
+    repository: alpine
+    digest: "{{ alpine.manifest.layers[0].digest }}"
+    dest: /var/cache/layers/
+    mode: "0644"
+"""
+
+RETURN = r"""
+dest:
+  description: The file written (or that would be written).
+  returned: success
+  type: str
+  sample: /var/cache/layers/sha256:4abcf2066143...
+digest:
+  description: The blob's digest.
+  returned: success
+  type: str
+size:
+  description: The blob's size in bytes (null in check mode when the registry does not say).
+  returned: success
+  type: int
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
+    blob_destination, download_to_temp, file_digest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
+    EXPECTED_ERRORS, RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+    parse_repository, validate_digest)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            repository=dict(type="str", required=True),
+            digest=dict(type="str", required=True),
+            dest=dict(type="path", required=True),
+        ),
+        supports_check_mode=True,
+        add_file_common_args=True,
+    )
+    registry = RegistryModule(module)
+    params = module.params
+    digest = params["digest"]
+    try:
+        validate_digest(digest)
+        parsed = parse_repository(params["repository"])
+        dest = blob_destination(params["dest"], digest)
+        directory = os.path.dirname(os.path.abspath(dest))
+        if not os.path.isdir(directory):
+            raise ValueError("dest %s: directory %s does not exist" % (params["dest"], directory))
+        before_digest, before_size = file_digest(dest, digest.split(":", 1)[0])
+        result = dict(dest=dest, digest=digest, size=before_size, changed=False)
+        diff = dict(before=dict(digest=before_digest, size=before_size))
+        if before_digest != digest:
+            client = registry.client(parsed, params["repository"])
+            result["changed"] = True
+            if module.check_mode:
+                result["size"] = client.head_blob(parsed["remote_name"], digest)
+                if result["size"] is None:
+                    raise ValueError("blob %s is not in %s" % (digest, parsed["full_name"]))
+            else:
+                temp = download_to_temp(directory, lambda out: client.fetch_blob(
+                    parsed["remote_name"], digest, out))
+                result["size"] = os.path.getsize(temp)
+                module.atomic_move(temp, dest)
+    except EXPECTED_ERRORS as exc:
+        registry.fail(exc)
+    diff["after"] = dict(digest=digest, size=result["size"])
+    if os.path.exists(dest):
+        file_args = module.load_file_common_arguments(params, path=dest)
+        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) drc.registry contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_manifest_info
+short_description: Fetch an image manifest or index, its digest, platforms and config
+version_added: 0.1.0
+description:
+  - Fetches the manifest a registry serves for an image reference, verifies it, and reports its
+    digest, media type, the platforms of a multi-platform index, and optionally the image config.
+  - Accepts Docker schema 2 manifests and manifest lists, OCI manifests and indexes, and the
+    deprecated Docker schema 1 (reported with a warning).
+requirements:
+  - requests
+options:
+  reference:
+    description:
+      - The image reference, for example V(alpine:3), V(quay.io/org/app@sha256:...) or
+        V(http://localhost:5000/app:1). A reference without tag means V(latest).
+    type: str
+    required: true
+  platform:
+    description:
+      - Describe the child of a multi-platform index for this platform,
+        C(os/architecture[/variant]), for example V(linux/arm64) or V(linux/arm/v7).
+      - Usual aliases apply (V(x86_64) is V(amd64), V(aarch64) is V(arm64); V(arm64) means V(v8) and
+        V(arm) means V(v7) when no variant is given).
+      - For a single-platform image, its config must match the platform.
+    type: str
+  config:
+    description:
+      - Also fetch, verify and return the image config (labels, environment, creation time,
+        architecture...) of an image manifest.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - drc.registry.registry
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  action_group:
+    support: full
+    membership:
+      - drc.registry.registry
+    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
+seealso:
+  - plugin: drc.registry.registry_digest
+    plugin_type: lookup
+    description: Resolve references to digests on the controller, with HEAD requests only.
+  - plugin: drc.registry.docker_ref
+    plugin_type: filter
+  - module: drc.registry.registry_blob_fetch
+author:
+  - drc.registry contributors
+"""
+
+EXAMPLES = r"""
+- name: Digest and platforms of a multi-platform image
+  drc.registry.registry_manifest_info:
+    reference: alpine:3
+  register: alpine
+
+- name: The arm64 image of it, with its config
+  drc.registry.registry_manifest_info:
+    reference: alpine:3
+    platform: linux/arm64
+    config: true
+  register: alpine_arm64
+
+- name: Pin the deployment to the digest
+  ansible.builtin.debug:
+    msg: "image: {{ alpine.pinned }}"
+"""
+
+RETURN = r"""
+digest:
+  description: The digest of the manifest described (the child's with O(platform)).
+  returned: success
+  type: str
+  sample: sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b
+media_type:
+  description: Its media type.
+  returned: success
+  type: str
+  sample: application/vnd.oci.image.index.v1+json
+size:
+  description: Its size in bytes.
+  returned: success
+  type: int
+manifest:
+  description: The manifest or index, parsed.
+  returned: success
+  type: dict
+platforms:
+  description: For an index or manifest list, one entry per child.
+  returned: when the manifest described is an index or manifest list
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: The child's digest.
+      type: str
+    media_type:
+      description: The child's media type.
+      type: str
+    size:
+      description: The child's size.
+      type: int
+    platform:
+      description: C(os), C(architecture), C(variant) and C(os_version), normalised.
+      type: dict
+config:
+  description: The image config.
+  returned: when O(config=true) and the manifest is an image manifest
+  type: dict
+index_digest:
+  description: The digest of the index the platform was chosen from.
+  returned: when O(platform) is given and the reference is an index
+  type: str
+reference:
+  description: The normalised reference.
+  returned: success
+  type: str
+  sample: docker.io/library/alpine:3
+pinned:
+  description: C(<full name>@<digest>), ready to deploy.
+  returned: success
+  type: str
+  sample: docker.io/library/alpine@sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b
+deprecated:
+  description: True for a Docker schema 1 manifest.
+  returned: success
+  type: bool
+rate_limit:
+  description: The registry's rate-limit headers, when it sends them.
+  returned: when the registry sends them
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.inspect import describe
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
+from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
+    EXPECTED_ERRORS, RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            reference=dict(type="str", required=True),
+            platform=dict(type="str"),
+            config=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    registry = RegistryModule(module)
+    params = module.params
+    try:
+        platform = parse_platform(params["platform"]) if params["platform"] is not None else None
+        parsed = parse_reference(params["reference"])
+        client = registry.client(parsed, params["reference"])
+        result = describe(client, parsed, platform, params["config"], warn=module.warn)
+    except EXPECTED_ERRORS as exc:
+        registry.fail(exc)
+    module.exit_json(changed=False, **result, **registry.result_extras(client))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Shared pytest set-up: import paths, the real-registry test bed, and Ansible runners."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, "build", "collections")
+for path in (ROOT, COLLECTIONS):
+    if path not in sys.path:
+        sys.path.insert(0, path)

@@ -1,0 +1,151 @@
+"""A small forwarding HTTP proxy in front of a real test-bed registry.
+
+Subclasses change what passes through: PagingProxy adds the tag-list pagination that Debian's
+registry (Distribution 2.8) does not implement; the fault tests and benchmarks add faults and delay.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authorization", "proxy-authenticate"}
+CHUNK = 1024 * 1024
+
+
+class Proxy:
+    def __init__(self, upstream: str, ca_file: str | None = None) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_scheme, self.upstream_netloc = parts.scheme, parts.netloc
+        self.context = ssl.create_default_context(cafile=ca_file) if parts.scheme == "https" else None
+        self.requests: list = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_ANY(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                with proxy._lock:
+                    proxy.requests.append((self.command, self.path, dict(self.headers)))
+                try:
+                    proxy.handle(self, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_ANY
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.host = "127.0.0.1:%d" % self.port
+        self.url = "http://" + self.host
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> "Proxy":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- override points -------------------------------------------------------------------------
+    def handle(self, handler, body: bytes | None) -> None:
+        self.relay(handler, self.forward(handler.command, handler.path, handler.headers, body))
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def forward(self, method: str, path: str, headers, body: bytes | None = None):
+        if self.upstream_scheme == "https":
+            conn = http.client.HTTPSConnection(self.upstream_netloc, context=self.context, timeout=60)
+        else:
+            conn = http.client.HTTPConnection(self.upstream_netloc, timeout=60)
+        send = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
+        conn.request(method, path, body=body, headers=send)
+        response = conn.getresponse()
+        response.conn_to_close = conn
+        return response
+
+    @staticmethod
+    def send_head(handler, status: int, headers: list, reason: str | None = None) -> None:
+        handler.send_response(status, reason)
+        for name, value in headers:
+            handler.send_header(name, value)
+        handler.end_headers()
+
+    def relay(self, handler, response, body: bytes | None = None, extra_headers: list | None = None) -> None:
+        """Send an upstream response on; ``body`` replaces the upstream body when given."""
+        headers = [(k, v) for k, v in response.getheaders()
+                   if k.lower() not in HOP_BY_HOP and (body is None or k.lower() != "content-length")]
+        headers += extra_headers or []
+        if body is not None:
+            headers.append(("Content-Length", str(len(body))))
+        elif response.getheader("Content-Length") is None and handler.command != "HEAD":
+            body = response.read()
+            headers.append(("Content-Length", str(len(body))))
+        self.send_head(handler, response.status, headers, response.reason)
+        if handler.command == "HEAD":
+            response.conn_to_close.close()
+            return
+        if body is not None:
+            handler.wfile.write(body)
+        else:
+            self.stream_body(handler, response)
+        response.conn_to_close.close()
+
+    def stream_body(self, handler, response) -> None:
+        while True:
+            chunk = response.read(CHUNK)
+            if not chunk:
+                break
+            handler.wfile.write(chunk)
+
+
+_TAGS_PATH = re.compile(r"^/v2/(.+)/tags/list$")
+
+
+class PagingProxy(Proxy):
+    """Serves tag lists in pages of ``n`` with opaque cursors in ``Link`` headers, as GHCR and
+    Quay do, from the real registry's complete list."""
+
+    def __init__(self, upstream: str, ca_file: str | None = None) -> None:
+        super().__init__(upstream, ca_file)
+        self.pages_served = 0
+
+    def handle(self, handler, body):
+        parts = urlsplit(handler.path)
+        match = _TAGS_PATH.match(parts.path)
+        query = parse_qs(parts.query)
+        if handler.command != "GET" or not match or "n" not in query:
+            return super().handle(handler, body)
+        response = self.forward("GET", parts.path, handler.headers)
+        if response.status != 200:
+            return self.relay(handler, response)
+        data = json.loads(response.read())
+        tags = sorted(data.get("tags") or [])
+        size = int(query["n"][0])
+        start = 0
+        if "cursor" in query:
+            last = base64.urlsafe_b64decode(query["cursor"][0]).decode()
+            start = tags.index(last) + 1
+        page = tags[start:start + size]
+        extra = []
+        if start + size < len(tags):
+            cursor = base64.urlsafe_b64encode(page[-1].encode()).decode()
+            extra.append(("Link", '<%s?%s>; rel="next"' % (parts.path, urlencode({"n": size, "cursor": cursor}))))
+        with self._lock:
+            self.pages_served += 1
+        payload = json.dumps({"name": data.get("name"), "tags": page}).encode()
+        self.relay(handler, response, body=payload, extra_headers=extra)
