@@ -1,0 +1,114 @@
+"""Media-type detection, digests, and platform matching."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+    Manifest, ManifestError, normalise_platform, parse_platform, platform_matches, select_platform,
+    sha256_digest)
+
+IMAGE = {"schemaVersion": 2, "config": {"digest": "sha256:" + "1" * 64, "size": 1}, "layers": []}
+INDEX = {"schemaVersion": 2, "manifests": [
+    {"digest": "sha256:" + "a" * 64, "mediaType": mt.OCI_MANIFEST, "size": 1,
+     "platform": {"os": "linux", "architecture": "amd64"}},
+    {"digest": "sha256:" + "b" * 64, "mediaType": mt.OCI_MANIFEST, "size": 1,
+     "platform": {"os": "linux", "architecture": "arm64"}},
+    {"digest": "sha256:" + "c" * 64, "mediaType": mt.OCI_MANIFEST, "size": 1,
+     "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+    {"digest": "sha256:" + "d" * 64, "mediaType": mt.OCI_MANIFEST, "size": 1,
+     "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.1"}},
+]}
+
+
+@pytest.mark.parametrize("content_type, body, expected", [
+    (mt.OCI_INDEX, INDEX, mt.OCI_INDEX),
+    ("application/json", INDEX, mt.OCI_INDEX),           # no mediaType in body: structure
+    (None, dict(INDEX, mediaType=mt.DOCKER_MANIFEST_LIST), mt.DOCKER_MANIFEST_LIST),
+    (mt.DOCKER_MANIFEST + "; charset=utf-8", IMAGE, mt.DOCKER_MANIFEST),
+    ("text/plain", IMAGE, mt.OCI_MANIFEST),
+    (mt.OCI_INDEX, dict(IMAGE, mediaType=mt.OCI_MANIFEST), mt.OCI_INDEX),  # header first
+    ("", {"schemaVersion": 1, "fsLayers": [], "signatures": []}, mt.DOCKER_SCHEMA1_SIGNED),
+    ("", {"schemaVersion": 1, "fsLayers": []}, mt.DOCKER_SCHEMA1),
+])
+def test_media_type_detection(content_type, body, expected):
+    raw = json.dumps(body).encode()
+    manifest = Manifest(raw, content_type)
+    assert manifest.media_type == expected
+    assert manifest.digest == sha256_digest(raw)
+    assert manifest.size == len(raw)
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"{not json", "not valid JSON"), (b"[1]", "not a JSON object"), (b'{"a": 1}', "not an image manifest"),
+    (b"\xff\xfe", "not valid JSON"),
+])
+def test_bad_manifests(raw, reason):
+    with pytest.raises(ManifestError, match=reason):
+        Manifest(raw, "application/json")
+
+
+def test_accept_lists_every_type_lists_first():
+    parts = [p.strip() for p in mt.MANIFEST_ACCEPT.split(",")]
+    assert parts[:2] == [mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST]
+    assert parts[2:4] == [mt.OCI_MANIFEST, mt.DOCKER_MANIFEST]
+    assert parts[4].startswith(mt.DOCKER_SCHEMA1_SIGNED) and parts[5].startswith(mt.DOCKER_SCHEMA1)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("linux/amd64", ("linux", "amd64", None)),
+    ("linux/x86_64", ("linux", "amd64", None)),
+    ("linux/aarch64", ("linux", "arm64", None)),
+    ("linux/arm64/v8", ("linux", "arm64", "v8")),
+    ("linux/arm64/8", ("linux", "arm64", "v8")),
+    ("Linux/ARM/v6", ("linux", "arm", "v6")),
+])
+def test_parse_platform(text, expected):
+    parsed = parse_platform(text)
+    assert (parsed["os"], parsed["architecture"], parsed["variant"]) == expected
+
+
+@pytest.mark.parametrize("text", ["", "linux", "linux/", "/amd64", "a/b/c/d", None, "linux//v7"])
+def test_bad_platform(text):
+    with pytest.raises(ValueError, match="invalid platform"):
+        parse_platform(text)
+
+
+def test_normalise_defaults_variants():
+    assert normalise_platform({"os": "linux", "architecture": "arm64"})["variant"] == "v8"
+    assert normalise_platform({"os": "linux", "architecture": "arm"})["variant"] == "v7"
+    assert normalise_platform({"os": "linux", "architecture": "amd64"})["variant"] is None
+    assert normalise_platform({"os": "windows", "architecture": "amd64", "os.version": "10"})["os_version"] == "10"
+
+
+@pytest.mark.parametrize("wanted, digest_char", [
+    ("linux/amd64", "a"), ("linux/x86_64", "a"), ("linux/arm64", "b"), ("linux/arm64/v8", "b"),
+    ("linux/aarch64", "b"), ("linux/arm", "c"), ("linux/arm/v7", "c"), ("windows/amd64", "d"),
+])
+def test_select_platform(wanted, digest_char):
+    index = Manifest(json.dumps(INDEX).encode(), mt.OCI_INDEX)
+    assert select_platform(index, parse_platform(wanted))["digest"] == "sha256:" + digest_char * 64
+
+
+@pytest.mark.parametrize("wanted", ["linux/arm/v6", "linux/s390x", "darwin/amd64"])
+def test_missing_platform_lists_available(wanted):
+    index = Manifest(json.dumps(INDEX).encode(), mt.OCI_INDEX)
+    with pytest.raises(ManifestError) as caught:
+        select_platform(index, parse_platform(wanted))
+    assert "available: linux/amd64, linux/arm/v7, linux/arm64/v8, windows/amd64" in str(caught.value)
+
+
+def test_os_version_must_match_when_asked():
+    wanted = dict(parse_platform("windows/amd64"), os_version="10.0.20348.1")
+    candidate = normalise_platform({"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.1"})
+    assert not platform_matches(wanted, candidate)
+
+
+def test_children_report_normalised_platforms():
+    index = Manifest(json.dumps(INDEX).encode(), None)
+    children = index.children()
+    assert children[1]["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8", "os_version": None}
+    assert children[3]["platform"]["os_version"] == "10.0.17763.1"
