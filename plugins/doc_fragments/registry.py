@@ -15,9 +15,10 @@ options:
       - Username for the registry.
       - When neither O(username) nor O(identity_token) is given, credentials are looked up, first
         found wins, in the environment variables E(DRC_REGISTRY_USERNAME) and E(DRC_REGISTRY_PASSWORD),
-        then Docker's C(config.json) (E(DOCKER_CONFIG) or C(~/.docker/config.json): C(auths),
-        C(credHelpers), C(credsStore)), then podman/skopeo C(auth.json) (E(REGISTRY_AUTH_FILE),
-        C($XDG_RUNTIME_DIR/containers/auth.json), C(~/.config/containers/auth.json)).
+        then in Docker's C(config.json) (E(DOCKER_CONFIG) or C(~/.docker/config.json), with its
+        C(auths), C(credHelpers) and C(credsStore) entries), then in the podman/skopeo C(auth.json)
+        (E(REGISTRY_AUTH_FILE), C($XDG_RUNTIME_DIR/containers/auth.json) or
+        C(~/.config/containers/auth.json)).
     type: str
   password:
     description:

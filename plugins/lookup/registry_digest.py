@@ -9,7 +9,7 @@ name: registry_digest
 short_description: Resolve image references to the digests a registry serves
 version_added: 0.1.0
 description:
-  - Returns, for each image reference, the digest the registry serves for it: for a multi-platform
+  - Returns, for each image reference, the digest the registry serves for it. For a multi-platform
     image the index (manifest list) digest, the value C(docker pull) pins.
   - Uses C(HEAD) requests (Docker Hub does not count them against pull limits), one connection pool
     and token cache for all terms, and resolves terms concurrently. On a token-auth registry,

@@ -60,3 +60,39 @@ def run_expression(expression: str, verbosity: int = 0, env: dict | None = None)
     """Evaluate a Jinja expression on the controller (for lookups and filters)."""
     return run_module("ansible.builtin.debug", {"msg": "{{ %s }}" % expression},
                       verbosity=verbosity, env=env)
+
+
+def run_playbook(tasks: list, workdir: str, play_vars: dict | None = None, verbosity: int = 0,
+                 env: dict | None = None, extra_args: list | None = None) -> Run:
+    """Run tasks in one play on localhost; every ``register``ed result lands in ``Run.results``.
+
+    Tasks are expected to set ``ignore_errors: true`` where failure is what is tested.
+    """
+    import yaml
+
+    names = [task["register"] for task in tasks if "register" in task]
+    results_path = os.path.join(workdir, "results.json")
+    collect = {
+        "name": "Collect the registered results",
+        "ansible.builtin.copy": {
+            "dest": results_path,
+            "content": "{{ {%s} | to_json }}" % ", ".join("'%s': %s" % (n, n) for n in names),
+        },
+    }
+    play = [{"hosts": "localhost", "gather_facts": False, "vars": play_vars or {},
+             "tasks": list(tasks) + [collect]}]
+    playbook = os.path.join(workdir, "playbook.yml")
+    with open(playbook, "w") as handle:
+        yaml.safe_dump(play, handle, sort_keys=False)
+    command = [os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", playbook]
+    if verbosity:
+        command.append("-" + "v" * verbosity)
+    command += extra_args or []
+    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=900)
+    run = Run(done)
+    run.results = {}
+    if os.path.exists(results_path):
+        with open(results_path) as handle:
+            run.results = json.load(handle)
+        os.unlink(results_path)
+    return run

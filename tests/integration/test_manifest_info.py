@@ -1,0 +1,131 @@
+"""registry_manifest_info against real registries, digests compared with skopeo's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from tests.integration.ansible_runner import run_playbook
+from tests.integration.conftest import connection, ref
+
+MODULE = "drc.registry.registry_manifest_info"
+PLATFORMS = {"linux/amd64": ("amd64", None), "linux/arm64/v8": ("arm64", "v8"), "linux/arm/v7": ("arm", "v7")}
+KINDS = {
+    "app/docker:1.0": "application/vnd.docker.distribution.manifest.v2+json",
+    "app/oci:1.0": "application/vnd.oci.image.manifest.v1+json",
+    "app/multi:oci": "application/vnd.oci.image.index.v1+json",
+    "app/multi:docker": "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def skopeo_child(testbed, registry, image: str, platform: str) -> str:
+    """The child digest for a platform, read from skopeo's raw copy of the index."""
+    arch, variant = PLATFORMS[platform]
+    index = json.loads(testbed.skopeo_raw_manifest(registry, image))
+    for entry in index["manifests"]:
+        p = entry["platform"]
+        if p["architecture"] == arch and p.get("variant") == variant:
+            return entry["digest"]
+    raise AssertionError("skopeo shows no %s in %s" % (platform, image))
+
+
+@pytest.fixture(scope="module")
+def described(testbed, tmp_path_factory):
+    """One playbook per registry describing every kind, every platform, and the failures."""
+    out = {}
+    for mode, registry in testbed.registries.items():
+        conn = connection(testbed, registry)
+        tasks = []
+        for i, image in enumerate(KINDS):
+            tasks.append({MODULE: dict(reference=ref(registry, image), config=True, **conn),
+                          "register": "kind_%d" % i})
+        for image in ("app/multi:oci", "app/multi:docker"):
+            for j, platform in enumerate(PLATFORMS):
+                tasks.append({MODULE: dict(reference=ref(registry, image), platform=platform, config=True,
+                                           **conn), "register": "plat_%s_%d" % (image[-3:], j)})
+        failures = {
+            "unknown_tag": dict(reference=ref(registry, "app/oci:nope")),
+            "unknown_repo": dict(reference=ref(registry, "app/nothing:1")),
+            "missing_platform": dict(reference=ref(registry, "app/multi:oci"), platform="linux/s390x"),
+            "wrong_single_platform": dict(reference=ref(registry, "app/oci:1.0"), platform="linux/arm64"),
+            "unknown_digest": dict(reference=ref(registry, "app/oci@sha256:" + "0" * 64)),
+            "bad_platform": dict(reference=ref(registry, "app/oci:1.0"), platform="linux"),
+            "bad_reference": dict(reference="Bad:Ref"),
+        }
+        for name, args in failures.items():
+            tasks.append({MODULE: dict(args, **conn), "register": name, "ignore_errors": True})
+        run = run_playbook(tasks, str(tmp_path_factory.mktemp(mode)))
+        assert run.rc == 0, run.output
+        out[mode] = run.results
+    return out
+
+
+@pytest.mark.parametrize("mode", ["open", "basic", "token"])
+def test_digests_equal_skopeo(testbed, described, mode):
+    registry = testbed.registries[mode]
+    for i, (image, media_type) in enumerate(KINDS.items()):
+        result = described[mode]["kind_%d" % i]
+        raw = testbed.skopeo_raw_manifest(registry, image)
+        assert result["digest"] == sha256(raw), image
+        assert result["media_type"] == media_type
+        assert result["size"] == len(raw)
+        assert result["manifest"] == json.loads(raw)
+        repo = image.split(":")[0]
+        assert result["pinned"] == "%s/%s@%s" % (registry.host, repo, sha256(raw))
+        assert result["reference"] == "%s/%s" % (registry.host, image)
+        assert result["changed"] is False
+
+
+@pytest.mark.parametrize("mode", ["open", "basic", "token"])
+def test_index_lists_platforms(testbed, described, mode):
+    for i, image in enumerate(KINDS):
+        result = described[mode]["kind_%d" % i]
+        if "multi" not in image:
+            assert "platforms" not in result
+            assert result["config"]["architecture"] == "amd64"
+            assert result["config"]["config"]["Labels"] == {"org.example.image": "single"}
+            continue
+        platforms = sorted("%s/%s/%s" % (p["platform"]["os"], p["platform"]["architecture"],
+                                         p["platform"]["variant"]) for p in result["platforms"])
+        assert platforms == ["linux/amd64/None", "linux/arm/v7", "linux/arm64/v8"]
+        assert "config" not in result  # an index has no config
+
+
+@pytest.mark.parametrize("mode", ["open", "basic", "token"])
+def test_platform_children_equal_skopeo(testbed, described, mode):
+    registry = testbed.registries[mode]
+    for image in ("app/multi:oci", "app/multi:docker"):
+        index_digest = sha256(testbed.skopeo_raw_manifest(registry, image))
+        for j, platform in enumerate(PLATFORMS):
+            result = described[mode]["plat_%s_%d" % (image[-3:], j)]
+            child = skopeo_child(testbed, registry, image, platform)
+            assert result["digest"] == child, (image, platform)
+            assert result["index_digest"] == index_digest
+            raw_child = testbed.skopeo_raw_manifest(registry, "app/multi@" + child)
+            assert sha256(raw_child) == child
+            assert result["config"]["architecture"] == PLATFORMS[platform][0]
+            assert result["config"]["config"]["Labels"]["org.example.image"] == "multi-" + PLATFORMS[platform][0]
+
+
+@pytest.mark.parametrize("mode", ["open", "basic", "token"])
+@pytest.mark.parametrize("name, expected", [
+    ("unknown_tag", ["404", "MANIFEST_UNKNOWN", "app/oci/manifests/nope"]),
+    ("unknown_repo", ["404", "MANIFEST_UNKNOWN", "app/nothing"]),  # Distribution answers so for a missing repository
+    ("missing_platform", ["linux/s390x", "available: linux/amd64, linux/arm/v7, linux/arm64/v8"]),
+    ("wrong_single_platform", ["platform linux/arm64 is not available", "single-platform image for linux/amd64"]),
+    ("unknown_digest", ["404", "MANIFEST_UNKNOWN"]),
+    ("bad_platform", ["invalid platform 'linux'"]),
+    ("bad_reference", ["'Bad:Ref'", "lowercase"]),
+])
+def test_failures_are_clear(described, mode, name, expected):
+    result = described[mode][name]
+    assert result["failed"] is True
+    for fragment in expected:
+        assert fragment in result["msg"], result["msg"]
+    assert "Traceback" not in json.dumps(result)
