@@ -57,12 +57,13 @@ def validate_digest(digest: str, original: str | None = None) -> str:
     return digest
 
 
-def _split_scheme(value: str) -> tuple[str | None, str]:
+def _split_scheme(value: str, what: str = "image reference") -> tuple[str | None, str]:
     if "://" not in value:
         return None, value
     scheme, rest = value.split("://", 1)
     if scheme not in ("http", "https"):
-        raise _fail(value, "scheme %r is not supported (use http:// or https://)" % scheme)
+        raise InvalidReference("invalid %s %r: scheme %r is not supported (use http:// or https://)"
+                               % (what, value, scheme))
     return scheme, rest
 
 
@@ -70,7 +71,7 @@ def parse_index(index: str) -> dict:
     """Parse a registry index such as ``docker.io``, ``https://myreg:5000`` or ``localhost:5000``."""
     if not isinstance(index, str) or not index:
         raise InvalidReference("invalid registry index %r: it must be a non-empty string" % (index,))
-    scheme, name = _split_scheme(index)
+    scheme, name = _split_scheme(index, "registry index")
     name = name.rstrip("/")
     if not DOMAIN_RE.match(name):
         raise InvalidReference("invalid registry index %r: %r is not a host name with an optional :port"

@@ -1,0 +1,83 @@
+"""No password, identity token or registry token appears in any output, even at -vvvv."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.ansible_runner import run_module, run_playbook
+from tests.integration.conftest import connection, ref
+
+
+def secrets_of(testbed) -> list:
+    return [testbed.password, testbed.identity_token, "Bearer ey", "Basic YWxpY2"]
+
+
+def assert_no_secret(testbed, text: str) -> None:
+    for secret in secrets_of(testbed):
+        assert secret not in text, "secret %r leaked" % secret[:12]
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_successful_tasks_at_vvvv(testbed, mode, tmp_path):
+    registry = testbed.registries[mode]
+    conn = connection(testbed, registry)
+    layer = json.loads(testbed.skopeo_raw_manifest(registry, "app/oci:1.0"))["layers"][0]["digest"]
+    tasks = [
+        {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/multi"), **conn),
+         "register": "tag_list"},
+        {"drc.registry.registry_manifest_info": dict(reference=ref(registry, "app/multi:oci"),
+                                                     platform="linux/arm64", config=True, **conn),
+         "register": "manifest"},
+        {"drc.registry.registry_blob_fetch": dict(repository=ref(registry, "app/oci"), digest=layer,
+                                                  dest=str(tmp_path / "layer"), **conn),
+         "register": "blob"},
+        {"ansible.builtin.set_fact": {"digest": "{{ lookup('drc.registry.registry_digest', '%s', "
+                                                "username=u, password=p, ca_path=ca) }}"
+                                                % ref(registry, "app/oci:1.0")},
+         "vars": {"u": testbed.username, "p": testbed.password, "ca": testbed.pki.ca_cert},
+         "register": "looked_up"},
+    ]
+    run = run_playbook(tasks, str(tmp_path), verbosity=4)
+    assert run.rc == 0, run.output
+    assert run.results["blob"]["changed"] is True
+    # the playbook itself mentions the password in vars: only look at what Ansible printed back
+    printed = run.output.replace(json.dumps(testbed.password), "")
+    assert_no_secret(testbed, printed)
+    assert_no_secret(testbed, json.dumps(run.results))
+
+
+@pytest.mark.parametrize("mode", ["basic", "token"])
+def test_failures_at_vvvv(testbed, mode, tmp_path):
+    registry = testbed.registries[mode]
+    conn = dict(connection(testbed, registry))
+    wrong = dict(conn, password=testbed.password + "-wrong")
+    for module, args in [
+        ("drc.registry.registry_tags_info", dict(repository=ref(registry, "app/multi"), **wrong)),
+        ("drc.registry.registry_manifest_info", dict(reference=ref(registry, "app/oci:missing"), **conn)),
+        ("drc.registry.registry_blob_fetch", dict(repository=ref(registry, "app/oci"),
+                                                   digest="sha256:" + "0" * 64, dest=str(tmp_path / "x"),
+                                                   **conn)),
+    ]:
+        run = run_module(module, args, verbosity=4)
+        assert run.rc != 0
+        assert_no_secret(testbed, run.output)
+        assert "Traceback" not in run.output
+
+
+def test_identity_token_via_docker_config(testbed, tmp_path):
+    """An identity token from config.json is exchanged through the OAuth2 POST, and never shown."""
+    import base64
+    registry = testbed.registries["token"]
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps({"auths": {registry.host: {
+        "auth": base64.b64encode(b"alice:").decode(), "identitytoken": testbed.identity_token}}}))
+    testbed.token_server.reset_counter()
+    run = run_module("drc.registry.registry_tags_info", dict(repository=ref(registry, "app/multi")),
+                     verbosity=4, env={"DOCKER_CONFIG": str(docker)})
+    assert run.rc == 0, run.output
+    assert sorted(run.result["tags"]) == ["docker", "oci"]
+    assert [entry["oauth"] for entry in testbed.token_server.log] == [True]
+    assert_no_secret(testbed, run.output)
