@@ -30,7 +30,7 @@ seealso:
     plugin_type: lookup
   - module: drc.registry.registry_manifest_info
 author:
-  - drc.registry contributors
+  - drc.registry maintainers (@drc-registry)
 """
 
 EXAMPLES = r"""
@@ -57,7 +57,7 @@ _value:
   type: dict
   contains:
     index:
-      description: The registry; RV(_value.index.official) is true only for V(docker.io).
+      description: The registry, C(name), C(official) (true only for V(docker.io)) and C(scheme).
       type: dict
       sample: {"name": "docker.io", "official": true, "scheme": "https"}
     official:

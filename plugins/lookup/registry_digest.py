@@ -46,7 +46,7 @@ seealso:
   - plugin: drc.registry.docker_ref
     plugin_type: filter
 author:
-  - drc.registry contributors
+  - drc.registry maintainers (@drc-registry)
 """
 
 EXAMPLES = r"""

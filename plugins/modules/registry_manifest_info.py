@@ -59,7 +59,7 @@ seealso:
     plugin_type: filter
   - module: drc.registry.registry_blob_fetch
 author:
-  - drc.registry contributors
+  - drc.registry maintainers (@drc-registry)
 """
 
 EXAMPLES = r"""

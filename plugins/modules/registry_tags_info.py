@@ -58,7 +58,7 @@ seealso:
   - plugin: drc.registry.registry_digest
     plugin_type: lookup
 author:
-  - drc.registry contributors
+  - drc.registry maintainers (@drc-registry)
 """
 
 EXAMPLES = r"""

@@ -52,7 +52,8 @@ def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
         command.append("--diff")
     if verbosity:
         command.append("-" + "v" * verbosity)
-    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=600,
+                          check=False)
     return Run(done)
 
 
@@ -88,7 +89,8 @@ def run_playbook(tasks: list, workdir: str, play_vars: dict | None = None, verbo
     if verbosity:
         command.append("-" + "v" * verbosity)
     command += extra_args or []
-    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=900)
+    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=900,
+                          check=False)
     run = Run(done)
     run.results = {}
     if os.path.exists(results_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 
 import pytest
@@ -127,7 +126,7 @@ def test_one_token_covers_many_repositories(testbed):
         env={"DRC_REGISTRY_USERNAME": testbed.username, "DRC_REGISTRY_PASSWORD": testbed.password})
     assert run.rc == 0, run.output
     assert tokens.requests == 1
-    assert sorted(tokens.log[0]["scopes"]) == sorted("repository:%s:pull" % i.split(":")[0] for i in images)
+    assert sorted(tokens.log[0]["scopes"]) == sorted("repository:%s:pull" % i.split(":", maxsplit=1)[0] for i in images)
 
 
 def test_anonymous_lookup_of_public_image(testbed):

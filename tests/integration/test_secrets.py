@@ -57,8 +57,8 @@ def test_failures_at_vvvv(testbed, mode, tmp_path):
         ("drc.registry.registry_tags_info", dict(repository=ref(registry, "app/multi"), **wrong)),
         ("drc.registry.registry_manifest_info", dict(reference=ref(registry, "app/oci:missing"), **conn)),
         ("drc.registry.registry_blob_fetch", dict(repository=ref(registry, "app/oci"),
-                                                   digest="sha256:" + "0" * 64, dest=str(tmp_path / "x"),
-                                                   **conn)),
+                                                  digest="sha256:" + "0" * 64, dest=str(tmp_path / "x"),
+                                                  **conn)),
     ]:
         run = run_module(module, args, verbosity=4)
         assert run.rc != 0

@@ -63,7 +63,7 @@ class TokenServer:
                 if not header.startswith("Basic "):
                     return None
                 try:
-                    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    user, dummy, password = base64.b64decode(header[6:]).decode().partition(":")
                 except ValueError:
                     return False
                 if server.users.get(user) == password:

@@ -209,8 +209,8 @@ class RegistryClient:
                 data = json.loads(body.decode("utf-8"))
                 page = data.get("tags") or []
             except (ValueError, AttributeError, UnicodeDecodeError):
-                raise RegistryError("GET %s returned a tag list that is not JSON"
-                                % redact_url(response.url), method="GET", url=response.url)
+                raise RegistryError("GET %s returned a tag list that is not JSON" % redact_url(response.url),
+                                    method="GET", url=response.url)
             tags.extend(t for t in page if isinstance(t, str))
             next_url = response.links.get("next", {}).get("url")
             if not next_url:

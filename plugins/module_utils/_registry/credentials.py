@@ -46,7 +46,7 @@ def _key_matches(key: str, host: str, repository: str | None) -> int:
     bare = key.split("://", 1)[-1].rstrip("/")
     if bare.endswith("/v1") or bare.endswith("/v2"):
         bare = bare[:-3]
-    key_host, _, key_path = bare.partition("/")
+    key_host, dummy, key_path = bare.partition("/")
     if normalise_host(key_host) != host:
         return 0
     if not key_path:

@@ -93,7 +93,7 @@ def test_expired_token_is_renewed():
     auth = bearer_auth(transport)
     auth.authorization(["repository:a:pull"])
     for held in auth._tokens.values():
-        held[:] = [(scopes, token, 0) for scopes, token, _ in held]
+        held[:] = [(scopes, token, 0) for scopes, token, dummy in held]
     auth.authorization(["repository:a:pull"])
     assert len(transport.urls) == 2
 

@@ -33,14 +33,17 @@ VALID = [
     ("foo:1@" + D256, ("docker.io", "library/foo", "foo", "docker.io/foo", "docker.io/library/foo", True, "1", D256)),
     ("foo@" + D512, ("docker.io", "library/foo", "foo", "docker.io/foo", "docker.io/library/foo", True, None, D512)),
     ("foo@" + D384, ("docker.io", "library/foo", "foo", "docker.io/foo", "docker.io/library/foo", True, None, D384)),
-    ("org/a.b_c__d-e---f", ("docker.io", "org/a.b_c__d-e---f", "org/a.b_c__d-e---f", "docker.io/org/a.b_c__d-e---f", "docker.io/org/a.b_c__d-e---f", False, "latest", None)),
+    ("org/a.b_c__d-e---f",
+     ("docker.io", "org/a.b_c__d-e---f", "org/a.b_c__d-e---f", "docker.io/org/a.b_c__d-e---f", "docker.io/org/a.b_c__d-e---f", False, "latest", None)),
     ("foo:" + "T" * 128, ("docker.io", "library/foo", "foo", "docker.io/foo", "docker.io/library/foo", True, "T" * 128, None)),
     ("foo:_a.b-C", ("docker.io", "library/foo", "foo", "docker.io/foo", "docker.io/library/foo", True, "_a.b-C", None)),
     ("http://localhost:5000/app:1", ("localhost:5000", "app", "localhost:5000/app", "localhost:5000/app", "localhost:5000/app", False, "1", None)),
     ("https://quay.io/org/app", ("quay.io", "org/app", "quay.io/org/app", "quay.io/org/app", "quay.io/org/app", False, "latest", None)),
     ("https://docker.io/alpine", ("docker.io", "library/alpine", "alpine", "docker.io/alpine", "docker.io/library/alpine", True, "latest", None)),
-    ("a" * 63 + "z", ("docker.io", "library/" + "a" * 63 + "z", "a" * 63 + "z", "docker.io/" + "a" * 63 + "z", "docker.io/library/" + "a" * 63 + "z", True, "latest", None)),
-    ("reg.example.com/" + "a" * 255, ("reg.example.com", "a" * 255, "reg.example.com/" + "a" * 255, "reg.example.com/" + "a" * 255, "reg.example.com/" + "a" * 255, False, "latest", None)),
+    ("a" * 63 + "z",
+     ("docker.io", "library/" + "a" * 63 + "z", "a" * 63 + "z", "docker.io/" + "a" * 63 + "z", "docker.io/library/" + "a" * 63 + "z", True, "latest", None)),
+    ("reg.example.com/" + "a" * 255,
+     ("reg.example.com", "a" * 255, "reg.example.com/" + "a" * 255, "reg.example.com/" + "a" * 255, "reg.example.com/" + "a" * 255, False, "latest", None)),
 ]
 
 

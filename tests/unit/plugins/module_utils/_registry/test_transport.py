@@ -34,7 +34,7 @@ def test_explicitly_idempotent_post_may_retry():
 def test_backoff_grows_with_jitter_and_cap():
     policy = RetryPolicy(retries=10, base_delay=0.5, max_delay=4)
     for attempt, (low, high) in enumerate([(0.25, 0.5), (0.5, 1), (1, 2), (2, 4), (2, 4), (2, 4)]):
-        delays = [policy.delay(attempt) for _ in range(50)]
+        delays = [policy.delay(attempt) for dummy in range(50)]
         assert all(low <= d <= high for d in delays), (attempt, delays)
         assert len(set(delays)) > 1  # jittered
 
