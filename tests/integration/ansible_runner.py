@@ -44,8 +44,9 @@ class Run:
 
 
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
-               verbosity: int = 0, env: dict | None = None) -> Run:
+               verbosity: int = 0, env: dict | None = None, extra_args: list | None = None) -> Run:
     command = [os.path.join(BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
+    command += extra_args or []
     if check:
         command.append("--check")
     if diff:

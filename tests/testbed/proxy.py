@@ -10,8 +10,11 @@ import base64
 import http.client
 import json
 import re
+import socket
 import ssl
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -89,6 +92,8 @@ class Proxy:
         """Send an upstream response on; ``body`` replaces the upstream body when given."""
         headers = [(k, v) for k, v in response.getheaders()
                    if k.lower() not in HOP_BY_HOP and (body is None or k.lower() != "content-length")]
+        if handler.command == "HEAD" and body is not None:
+            body = None
         headers += extra_headers or []
         if body is not None:
             headers.append(("Content-Length", str(len(body))))
@@ -149,3 +154,74 @@ class PagingProxy(Proxy):
             self.pages_served += 1
         payload = json.dumps({"name": data.get("name"), "tags": page}).encode()
         self.relay(handler, response, body=payload, extra_headers=extra)
+
+
+class HeaderProxy(Proxy):
+    """Adds fixed response headers, such as Docker Hub's rate-limit headers."""
+
+    def __init__(self, upstream: str, headers: list, ca_file: str | None = None) -> None:
+        super().__init__(upstream, ca_file)
+        self.extra = headers
+
+    def handle(self, handler, body):
+        response = self.forward(handler.command, handler.path, handler.headers, body)
+        self.relay(handler, response, extra_headers=self.extra)
+
+
+class Fault:
+    """One scripted fault for the requests matching ``method`` and a path fragment.
+
+    kinds: ``status`` (answer ``status`` with ``headers`` instead of forwarding), ``reset``
+    (forward, send ``after`` bytes of the body, then reset the connection), ``short`` (send
+    ``after`` bytes, then close cleanly), ``stall`` (send ``after`` bytes, then go silent for
+    ``seconds``), ``ignore_range`` (forward without the Range header).
+    """
+
+    def __init__(self, kind: str, method: str = "GET", path: str = "", times: int = 1, after: int = 0,
+                 status: int = 503, headers: list | None = None, body: bytes = b"", seconds: float = 0) -> None:
+        self.kind, self.method, self.path, self.times = kind, method, path, times
+        self.after, self.status, self.headers, self.body, self.seconds = after, status, headers or [], body, seconds
+
+
+class FaultProxy(Proxy):
+    """Injects scripted faults between a client and a real registry."""
+
+    def __init__(self, upstream: str, faults: list, ca_file: str | None = None) -> None:
+        super().__init__(upstream, ca_file)
+        self.faults = list(faults)
+        self.injected: list = []
+
+    def _take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path in path:
+                    fault.times -= 1
+                    self.injected.append((fault.kind, method, path))
+                    return fault
+        return None
+
+    def handle(self, handler, body):
+        fault = self._take(handler.command, handler.path)
+        if fault is None:
+            return super().handle(handler, body)
+        if fault.kind == "status":
+            headers = list(fault.headers) + [("Content-Length", str(len(fault.body)))]
+            self.send_head(handler, fault.status, headers)
+            handler.wfile.write(fault.body)
+            return None
+        headers = handler.headers
+        if fault.kind == "ignore_range":
+            headers = {k: v for k, v in handler.headers.items() if k.lower() != "range"}
+            return self.relay(handler, self.forward(handler.command, handler.path, headers, body))
+        response = self.forward(handler.command, handler.path, headers, body)
+        self.send_head(handler, response.status, [(k, v) for k, v in response.getheaders()
+                                                  if k.lower() not in HOP_BY_HOP])
+        handler.wfile.write(response.read(fault.after))
+        handler.wfile.flush()
+        response.conn_to_close.close()
+        if fault.kind == "stall":
+            time.sleep(fault.seconds)
+        if fault.kind == "reset":
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.close_connection = True
+        return None

@@ -1,0 +1,89 @@
+"""An in-process HTTP server whose every answer a test scripts: for what no real registry does.
+
+A test passes a function ``answer(request) -> Reply | None``; ``request`` has ``method``, ``path``,
+``headers`` and ``body``. Every request is recorded with its headers.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Reply:
+    def __init__(self, status: int = 200, headers: dict | None = None, body: bytes = b"",
+                 content_length: int | None = None, stall: float = 0.0) -> None:
+        self.status = status
+        self.headers = dict(headers or {})
+        self.body = body
+        self.content_length = len(body) if content_length is None else content_length
+        self.stall = stall
+
+
+class Request:
+    def __init__(self, method: str, path: str, headers: dict, body: bytes) -> None:
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+
+class HostileServer:
+    def __init__(self, answer, tls_pki=None) -> None:
+        self.answer = answer
+        self.requests: list = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_ANY(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = Request(self.command, self.path, dict(self.headers), body)
+                server.requests.append(request)
+                reply = server.answer(request) or Reply(404, {"Content-Type": "application/json"},
+                                                        b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}')
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(reply.content_length))
+                self.end_headers()
+                try:
+                    if self.command != "HEAD":
+                        if reply.stall:
+                            self.wfile.write(reply.body[:1])
+                            self.wfile.flush()
+                            time.sleep(reply.stall)
+                            self.wfile.write(reply.body[1:])
+                        else:
+                            self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                if reply.content_length != len(reply.body):
+                    self.close_connection = True
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_ANY
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls_pki is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_pki.server_cert, tls_pki.server_key)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
+        self.port = self.httpd.server_address[1]
+        self.host = "127.0.0.1:%d" % self.port
+        self.url = "%s://%s" % (self.scheme, self.host)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "HostileServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
