@@ -110,7 +110,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
     EXPECTED_ERRORS, RegistryModule, argument_spec)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
-from ansible_collections.drc.registry.plugins.module_utils._registry.tags import select_tags
+from ansible_collections.drc.registry.plugins.module_utils._registry.tags import (
+    compile_match, select_tags)
 
 
 def main():
@@ -128,10 +129,11 @@ def main():
     try:
         if params["page_size"] is not None and params["page_size"] < 1:
             raise ValueError("page_size must be 1 or more, got %d" % params["page_size"])
+        pattern = compile_match(params["match"])
         parsed = parse_repository(params["repository"])
         client = registry.client(parsed, params["repository"])
         tags = client.list_tags(parsed["remote_name"], page_size=params["page_size"])
-        tags = select_tags(tags, params["match"], params["sort"])
+        tags = select_tags(tags, pattern, params["sort"])
     except EXPECTED_ERRORS as exc:
         registry.fail(exc)
     module.exit_json(changed=False, tags=tags, repository=parsed["full_name"],

@@ -42,18 +42,26 @@ def _fail(value: str, reason: str) -> InvalidReference:
 
 
 def validate_digest(digest: str, original: str | None = None) -> str:
-    """Check ``algorithm:hex``; return it unchanged or raise InvalidReference."""
+    """Check ``algorithm:hex``; return it unchanged or raise InvalidReference.
+
+    ``original`` is the whole reference the digest came from, named in the message.
+    """
     shown = digest if original is None else original
-    if not DIGEST_RE.match(digest):
-        raise _fail(shown, "digest %r is not of the form algorithm:hex" % digest)
+    what = "digest" if original is None else "image reference"
+
+    def bad(reason: str) -> InvalidReference:
+        return InvalidReference("invalid %s %r: %s" % (what, shown, reason))
+
+    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+        raise bad("digest %r is not of the form algorithm:hex" % (digest,))
     algorithm, hex_part = digest.split(":", 1)
     if algorithm not in DIGEST_HEX_LENGTHS:
-        raise _fail(shown, "digest algorithm %r is not supported (use one of %s)"
-                    % (algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS))))
+        raise bad("digest algorithm %r is not supported (use one of %s)"
+                  % (algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS))))
     length = DIGEST_HEX_LENGTHS[algorithm]
     if len(hex_part) != length or not re.match(r"^[a-f0-9]+$", hex_part):
-        raise _fail(shown, "a %s digest must be exactly %d lowercase hexadecimal characters"
-                    % (algorithm, length))
+        raise bad("a %s digest must be exactly %d lowercase hexadecimal characters"
+                  % (algorithm, length))
     return digest
 
 
@@ -107,6 +115,10 @@ def _split_name(value: str, name: str, scheme: str | None, default_index: str | 
     if scheme is not None:
         if not sep:
             raise _fail(value, "a scheme must be followed by a registry host and a repository path")
+        if not _is_domain(first):
+            # Docker would read this name as a Docker Hub repository: the normalised string could
+            # not name the same registry again.
+            raise _fail(value, "registry host %r must contain a '.' or a ':port', or be localhost" % first)
         index = parse_index(scheme + "://" + first)
         return index, rest
     if sep and _is_domain(first):

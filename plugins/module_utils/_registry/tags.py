@@ -25,13 +25,20 @@ def semver_key(tag: str) -> tuple:
     return (1, numbers, 0 if pre else 1, _prerelease_key(pre) if pre else (), tag)
 
 
-def select_tags(tags: list, match: str | None = None, sort: str = "none") -> list:
-    """Keep tags matching a regular expression (search anywhere), then order them."""
-    if match:
-        try:
-            pattern = re.compile(match)
-        except re.error as exc:
-            raise ValueError("match %r is not a valid regular expression: %s" % (match, exc))
+def compile_match(match: str | None):
+    """The ``match`` option as a compiled pattern (or None); ValueError names a bad one."""
+    if not match:
+        return None
+    try:
+        return re.compile(match)
+    except re.error as exc:
+        raise ValueError("match %r is not a valid regular expression: %s" % (match, exc))
+
+
+def select_tags(tags: list, match=None, sort: str = "none") -> list:
+    """Keep tags matching a regular expression (searched anywhere), then order them."""
+    pattern = compile_match(match) if isinstance(match, str) else match
+    if pattern is not None:
         tags = [t for t in tags if pattern.search(t)]
     if sort == "semver":
         return sorted(tags, key=semver_key)

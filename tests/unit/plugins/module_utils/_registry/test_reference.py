@@ -97,6 +97,7 @@ INVALID = [
     ("a.b_c/g", "registry host"),  # a first component with a dot is a host
     ("ftp://host/foo", "scheme"),
     ("http://foo", "scheme must be followed"),
+    ("http://myhost/app", "must contain a '.'"),
     ("foo bar", "white space"),
     (" foo", "white space"),
     ("foo:1:2", "repository path"),
