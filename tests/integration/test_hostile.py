@@ -243,6 +243,7 @@ def test_token_server_answers(token_reply, registry_accepts, fragment):
 def test_token_server_down():
     with HostileServer(lambda request: None) as gone:
         dead_realm = "http://%s/token" % gone.host
+
     def answer(request):
         return Reply(401, {"WWW-Authenticate": 'Bearer realm="%s",service="x"' % dead_realm})
     with HostileServer(answer) as server:
