@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/build/collections
 LINK := $(COLLECTIONS)/ansible_collections/drc/registry
 SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/drc/registry
-DEBIAN_PACKAGES := docker-registry skopeo curl apache2-utils rsync
+DEBIAN_PACKAGES := docker-registry skopeo curl apache2-utils rsync time
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -18,11 +18,12 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 .PHONY: help deps debian-deps venv link demo test unit-and-integration sanity lint changelog-lint \
-        docs-lint build clean
+        docs-lint build bench bench-quick clean
 
 help:
 	@echo "make demo   - install what is needed, start a throwaway registry, run the demo playbook"
 	@echo "make test   - install what is needed and run every test and check"
+	@echo "make bench  - benchmarks against skopeo, python-dxf and curl (bench/results/latest.md)"
 
 debian-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -82,6 +83,13 @@ build: deps
 	ANSIBLE_COLLECTIONS_PATH=build/dist/installed $(BIN)/ansible localhost -m ansible.builtin.debug \
 	  -a "msg={{ 'alpine:3' | drc.registry.docker_ref }}" | grep -q '"full_name": "docker.io/library/alpine"'
 	@echo "built collection installs and works"
+
+# Benchmarks: separate from `make test`, which runs only the quick smoke test of the harness.
+bench: deps
+	cd $(CURDIR) && $(BIN)/python -m bench.run
+
+bench-quick: deps
+	cd $(CURDIR) && $(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf build .venv .pytest_cache .coverage

@@ -24,7 +24,7 @@ CHUNK = 1024 * 1024
 
 
 class Proxy:
-    def __init__(self, upstream: str, ca_file: str | None = None) -> None:
+    def __init__(self, upstream: str, ca_file: str | None = None, tls_pki=None) -> None:
         parts = urlsplit(upstream)
         self.upstream_scheme, self.upstream_netloc = parts.scheme, parts.netloc
         self.context = ssl.create_default_context(cafile=ca_file) if parts.scheme == "https" else None
@@ -52,9 +52,15 @@ class Proxy:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls_pki is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_pki.server_cert, tls_pki.server_key)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.host = "127.0.0.1:%d" % self.port
-        self.url = "http://" + self.host
+        self.url = "%s://%s" % (self.scheme, self.host)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> "Proxy":
@@ -75,8 +81,14 @@ class Proxy:
             conn = http.client.HTTPSConnection(self.upstream_netloc, context=self.context, timeout=60)
         else:
             conn = http.client.HTTPConnection(self.upstream_netloc, timeout=60)
-        send = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
-        conn.request(method, path, body=body, headers=send)
+        # Header by header: a client may repeat one (skopeo sends several Accept headers).
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            if name.lower() not in HOP_BY_HOP and name.lower() not in ("host", "content-length"):
+                conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
         response = conn.getresponse()
         response.conn_to_close = conn
         return response
@@ -225,3 +237,30 @@ class FaultProxy(Proxy):
             handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         handler.close_connection = True
         return None
+
+
+class LatencyProxy(Proxy):
+    """Simulates a remote registry on loopback: ``delay`` seconds each way on every request, and
+    one round trip more when a client opens a new connection (the TCP handshake)."""
+
+    def __init__(self, upstream: str, delay: float = 0.020, ca_file: str | None = None, tls_pki=None) -> None:
+        super().__init__(upstream, ca_file, tls_pki)
+        self.delay = delay
+        self.connections = 0
+        proxy = self
+        handler_class = self.httpd.RequestHandlerClass
+
+        class DelayedHandler(handler_class):
+            def setup(self):
+                with proxy._lock:
+                    proxy.connections += 1
+                time.sleep(2 * proxy.delay)
+                super().setup()
+
+        self.httpd.RequestHandlerClass = DelayedHandler
+
+    def handle(self, handler, body):
+        time.sleep(self.delay)
+        response = self.forward(handler.command, handler.path, handler.headers, body)
+        time.sleep(self.delay)
+        self.relay(handler, response)

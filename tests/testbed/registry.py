@@ -24,12 +24,12 @@ class RegistryProcess:
     """mode: ``open`` (plain http), ``basic`` (htpasswd over TLS) or ``token``."""
 
     def __init__(self, mode: str, workdir: str, pki=None, htpasswd: str | None = None,
-                 token_server=None) -> None:
+                 token_server=None, tls: bool | None = None) -> None:
         self.mode = mode
         self.workdir = workdir
         self.pki = pki
         self.port = free_port()
-        self.tls = mode == "basic"
+        self.tls = mode == "basic" if tls is None else tls
         self.scheme = "https" if self.tls else "http"
         self.host = "127.0.0.1:%d" % self.port
         self.url = "%s://%s" % (self.scheme, self.host)

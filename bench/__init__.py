@@ -1,0 +1,1 @@
+"""Benchmarks: drc.registry side by side with skopeo, python-dxf and curl on one registry."""
