@@ -64,6 +64,25 @@ notes:
   - Docker Hub (C(docker.io)) is reached at C(https://registry-1.docker.io).
 """
 
+    ACTIONGROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
+    support: full
+    membership:
+      - drc.registry.registry
+"""
+
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+"""
+
     # Lookups also read the connection options from variables and the environment.
     LOOKUP = r"""
 options:

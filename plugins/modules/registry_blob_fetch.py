@@ -38,6 +38,7 @@ options:
     required: true
 extends_documentation_fragment:
   - drc.registry.registry
+  - drc.registry.registry.actiongroup
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -46,11 +47,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the digest and size before and after.
-  action_group:
-    support: full
-    membership:
-      - drc.registry.registry
-    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
 seealso:
   - module: drc.registry.registry_manifest_info
     description: Find the layer and config digests of an image.

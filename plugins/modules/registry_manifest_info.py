@@ -39,18 +39,8 @@ options:
     default: false
 extends_documentation_fragment:
   - drc.registry.registry
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  action_group:
-    support: full
-    membership:
-      - drc.registry.registry
-    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
+  - drc.registry.registry.actiongroup
+  - drc.registry.registry.info_module
 seealso:
   - plugin: drc.registry.registry_digest
     plugin_type: lookup

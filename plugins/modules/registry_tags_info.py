@@ -41,18 +41,8 @@ options:
     default: none
 extends_documentation_fragment:
   - drc.registry.registry
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  action_group:
-    support: full
-    membership:
-      - drc.registry.registry
-    description: Use C(group/drc.registry.registry) in C(module_defaults) to set credentials once.
+  - drc.registry.registry.actiongroup
+  - drc.registry.registry.info_module
 seealso:
   - module: drc.registry.registry_manifest_info
   - plugin: drc.registry.registry_digest

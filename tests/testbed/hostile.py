@@ -6,10 +6,10 @@ A test passes a function ``answer(request) -> Reply | None``; ``request`` has ``
 
 from __future__ import annotations
 
-import ssl
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.testbed.loopback import LoopbackServer
 
 
 class Reply:
@@ -27,7 +27,7 @@ class Request:
         self.method, self.path, self.headers, self.body = method, path, headers, body
 
 
-class HostileServer:
+class HostileServer(LoopbackServer):
     def __init__(self, answer, tls_pki=None) -> None:
         self.answer = answer
         self.requests: list = []
@@ -67,23 +67,4 @@ class HostileServer:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_ANY
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.scheme = "http"
-        if tls_pki is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls_pki.server_cert, tls_pki.server_key)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-            self.scheme = "https"
-        self.port = self.httpd.server_address[1]
-        self.host = "127.0.0.1:%d" % self.port
-        self.url = "%s://%s" % (self.scheme, self.host)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "HostileServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler, tls_pki)

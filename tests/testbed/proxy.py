@@ -15,15 +15,17 @@ import ssl
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.testbed.loopback import LoopbackServer
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate"}
 CHUNK = 1024 * 1024
 
 
-class Proxy:
+class Proxy(LoopbackServer):
     def __init__(self, upstream: str, ca_file: str | None = None, tls_pki=None) -> None:
         parts = urlsplit(upstream)
         self.upstream_scheme, self.upstream_netloc = parts.scheme, parts.netloc
@@ -50,26 +52,7 @@ class Proxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_ANY
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.scheme = "http"
-        if tls_pki is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(tls_pki.server_cert, tls_pki.server_key)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
-            self.scheme = "https"
-        self.port = self.httpd.server_address[1]
-        self.host = "127.0.0.1:%d" % self.port
-        self.url = "%s://%s" % (self.scheme, self.host)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> "Proxy":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler, tls_pki)
 
     # -- override points -------------------------------------------------------------------------
     def handle(self, handler, body: bytes | None) -> None:

@@ -11,19 +11,21 @@ import json
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from tests.testbed.loopback import LoopbackServer
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class TokenServer:
+class TokenServer(LoopbackServer):
     def __init__(self, pki, users: dict, service: str, issuer: str,
                  identity_tokens: dict | None = None, lifetime: int = 300) -> None:
         self.pki = pki
@@ -72,18 +74,8 @@ class TokenServer:
                     return server.identity_tokens[password]
                 return False
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.realm = "http://127.0.0.1:%d/token" % self.port
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def start(self) -> "TokenServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)
+        self.realm = self.url + "/token"
 
     def reset_counter(self) -> None:
         with self._lock:

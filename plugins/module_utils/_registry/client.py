@@ -263,7 +263,8 @@ class RegistryClient:
 
     def resolve_digest(self, repository: str, reference: str) -> dict:
         """The digest a tag points at: HEAD first (cheap, not rate-limited), GET when needed."""
-        if ":" in reference:
+        by_digest = ":" in reference
+        if by_digest:
             validate_digest(reference)
         try:
             head = self.head_manifest(repository, reference)
@@ -271,13 +272,9 @@ class RegistryClient:
             if exc.status in (401, 403):
                 raise
             head = None  # a failed HEAD has no body: GET tells the reason, or succeeds
-        if head and head["digest"]:
-            if ":" in reference and head["digest"] != reference:
-                head["digest"] = reference  # the content is what the digest names; GET proves it
-                manifest = self.get_manifest(repository, reference)
-                return {"digest": manifest.digest, "media_type": manifest.media_type,
-                        "size": manifest.size}
+        if head and head["digest"] and (not by_digest or head["digest"] == reference):
             return head
+        # No digest header, or one that contradicts the reference: the bytes decide.
         manifest = self.get_manifest(repository, reference)
         return {"digest": manifest.digest, "media_type": manifest.media_type, "size": manifest.size}
 
