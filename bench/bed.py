@@ -87,10 +87,13 @@ class BenchBed:
                                         token_server=realm, tls=True).start()
         self.proxy = LatencyProxy(self.registry.url, self.delay, ca_file=self.pki.ca_cert,
                                   tls_pki=self.pki).start()
+        # An open registry on loopback, for module start-up costs without any network or auth.
+        self.open_registry = RegistryProcess("open", os.path.join(self.workdir, "open")).start()
         self._seed()
         return self
 
     def stop(self) -> None:
+        self.open_registry.stop()
         self.proxy.stop()
         self.registry.stop()
         self.token_proxy.stop()
@@ -131,6 +134,7 @@ class BenchBed:
             layout.tag(label, _big_layer_image(layout, size, label)["descriptor"])
         layout.save()
         seeder = Seeder(layout.path, self.registry, "%s:%s" % (USERNAME, self.password))
+        Seeder(layout.path, self.open_registry).copy("small", "bench/r0:t0")
         for r in range(REPOSITORIES):
             seeder.copy("small", "bench/r%d:t0" % r)
             self._put_tags("bench/r%d" % r, "t0", ["t%d" % t for t in range(1, TAGS_PER_REPOSITORY)])

@@ -195,8 +195,7 @@ def startup_scenario(bed: BenchBed, reps: int) -> dict:
     commands = {
         "ansible.builtin.ping": ansible + ["ansible.builtin.ping"],
         "drc.registry.registry_tags_info": ansible + ["drc.registry.registry_tags_info", "-a",
-                                                      "repository=https://%s/bench/r0 ca_path=%s"
-                                                      % (bed.local_host, bed.pki.ca_cert)],
+                                                      "repository=http://%s/bench/r0" % bed.open_registry.host],
         "python: pass": [sys.executable, "-c", "pass"],
         "python: import requests": [sys.executable, "-c", "import requests"],
         "python: import our client": [sys.executable, "-c", "import ansible_collections.drc.registry.plugins."

@@ -32,6 +32,7 @@ class Proxy(LoopbackServer):
         self.context = ssl.create_default_context(cafile=ca_file) if parts.scheme == "https" else None
         self.requests: list = []
         self._lock = threading.Lock()
+        self._local = threading.local()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,22 +60,46 @@ class Proxy(LoopbackServer):
         self.relay(handler, self.forward(handler.command, handler.path, handler.headers, body))
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _connection(self):
+        """One kept-alive upstream connection per client connection (handler thread)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.upstream_scheme == "https":
+                conn = http.client.HTTPSConnection(self.upstream_netloc, context=self.context, timeout=60)
+            else:
+                conn = http.client.HTTPConnection(self.upstream_netloc, timeout=60)
+            self._local.conn = conn
+        return conn
+
     def forward(self, method: str, path: str, headers, body: bytes | None = None):
-        if self.upstream_scheme == "https":
-            conn = http.client.HTTPSConnection(self.upstream_netloc, context=self.context, timeout=60)
-        else:
-            conn = http.client.HTTPConnection(self.upstream_netloc, timeout=60)
-        # Header by header: a client may repeat one (skopeo sends several Accept headers).
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        for name, value in headers.items():
-            if name.lower() not in HOP_BY_HOP and name.lower() not in ("host", "content-length"):
-                conn.putheader(name, value)
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        response = conn.getresponse()
-        response.conn_to_close = conn
+        for attempt in (0, 1):
+            conn = self._connection()
+            try:
+                # Header by header: a client may repeat one (skopeo sends several Accept headers).
+                conn.putrequest(method, path, skip_accept_encoding=True)
+                for name, value in headers.items():
+                    if name.lower() not in HOP_BY_HOP and name.lower() not in ("host", "content-length"):
+                        conn.putheader(name, value)
+                if body is not None:
+                    conn.putheader("Content-Length", str(len(body)))
+                conn.endheaders(body)
+                response = conn.getresponse()
+                break
+            except (http.client.HTTPException, OSError):
+                self.done_with(None, reuse=False)
+                if attempt:
+                    raise
+        response.upstream = conn
         return response
+
+    def done_with(self, response, reuse: bool = True) -> None:
+        """Keep the upstream connection for the next request, unless it cannot be reused."""
+        if reuse and response is not None and not response.will_close:
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
 
     @staticmethod
     def send_head(handler, status: int, headers: list, reason: str | None = None) -> None:
@@ -97,13 +122,12 @@ class Proxy(LoopbackServer):
             headers.append(("Content-Length", str(len(body))))
         self.send_head(handler, response.status, headers, response.reason)
         if handler.command == "HEAD":
-            response.conn_to_close.close()
-            return
-        if body is not None:
+            response.read()
+        elif body is not None:
             handler.wfile.write(body)
         else:
             self.stream_body(handler, response)
-        response.conn_to_close.close()
+        self.done_with(response)
 
     def stream_body(self, handler, response) -> None:
         while True:
@@ -213,7 +237,7 @@ class FaultProxy(Proxy):
                                                   if k.lower() not in HOP_BY_HOP])
         handler.wfile.write(response.read(fault.after))
         handler.wfile.flush()
-        response.conn_to_close.close()
+        self.done_with(response, reuse=False)
         if fault.kind == "stall":
             time.sleep(fault.seconds)
         if fault.kind == "reset":
