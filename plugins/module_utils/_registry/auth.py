@@ -189,7 +189,7 @@ class Authenticator:
             expires_at = time.time() + max(1, lifetime - min(EXPIRY_MARGIN, lifetime / 10.0))
             held_tokens = [t for t in self._tokens.get(key, []) if t[2] > now]
             held_tokens.insert(0, (frozenset(wanted), token, expires_at))
-            self._tokens[key] = held_tokens[:8]
+            self._tokens[key] = held_tokens[:64]
             return token
 
     def _fetch_token(self, realm: str, service: str, scopes: list) -> tuple:

@@ -18,7 +18,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifest im
     MAX_MANIFEST_SIZE, Manifest, ManifestError, digest_of)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     registry_url, validate_digest, InvalidReference)
-from ansible_collections.drc.registry.plugins.module_utils._registry.transport import Transport
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import Transport, release
 
 try:
     import requests
@@ -106,7 +106,7 @@ class RegistryClient:
             except RegistryError:
                 raise exc
             if response.status_code not in (200, 401):
-                response.close()
+                release(response)
                 raise exc  # not a registry over http either: the https failure says more
         self.api_version = response.headers.get("Docker-Distribution-API-Version")
         status = response.status_code
@@ -114,10 +114,10 @@ class RegistryClient:
             self.auth.set_challenges(parse_challenges(self._challenge_headers(response)))
         elif status != 200:
             body = response.raw.read(MAX_ERROR_BODY, decode_content=True)
-            response.close()
+            release(response)
             hint = "is this a Docker/OCI registry?" if not self.api_version else None
             raise http_error("GET", self._url("/v2/"), status, response.reason, body, hint=hint)
-        response.close()
+        release(response)
         self._pinged = True
         return {"api_version": self.api_version,
                 "auth": self.auth.challenge.scheme if self.auth.challenge else None}
@@ -170,13 +170,13 @@ class RegistryClient:
                 retry_scopes = self.auth.on_unauthorized(
                     parse_challenges(self._challenge_headers(response)), scopes)
                 if retry_scopes is not None:
-                    response.close()
+                    release(response)
                     scopes, refreshed = retry_scopes, True
                     continue
             if response.status_code in ok:
                 return response
             body = b"" if method == "HEAD" else response.raw.read(MAX_ERROR_BODY, decode_content=True)
-            response.close()
+            release(response)
             raise http_error(method, url, response.status_code, response.reason, body,
                              hint=self._hint(response.status_code, what))
 
@@ -228,7 +228,7 @@ class RegistryClient:
         response = self.request("HEAD", url, [repository_scope(repository)],
                                 headers={"Accept": mt.MANIFEST_ACCEPT},
                                 what="manifest %s:%s" % (repository, reference))
-        response.close()
+        release(response)
         length = response.headers.get("Content-Length")
         return {"digest": response.headers.get("Docker-Content-Digest"),
                 "media_type": mt.base_type(response.headers.get("Content-Type")) or None,
@@ -293,7 +293,7 @@ class RegistryClient:
             if exc.status == 404:
                 return None
             raise
-        response.close()
+        release(response)
         length = response.headers.get("Content-Length")
         return int(length) if length and length.isdigit() else None
 
@@ -353,7 +353,7 @@ class RegistryClient:
                          % (digest, written, type(exc).__name__))
                 continue
             finally:
-                response.close()
+                release(response)
             break
         if expected_size is not None and written != expected_size:
             raise RegistryError("blob %s is %d bytes, not the %d bytes expected"

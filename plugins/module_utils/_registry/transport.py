@@ -19,10 +19,12 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 
 try:
     import requests
+    import urllib3
     from requests.adapters import HTTPAdapter
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:  # reported by the module adapter with missing_required_lib
+    requests = urllib3 = None
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
@@ -33,6 +35,27 @@ RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 IDEMPOTENT_METHODS = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
 REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 MAX_REDIRECTS = 10
+# A response body left unread up to this size is drained so that its connection can be reused.
+DRAIN_LIMIT = 64 * 1024
+
+
+def release(response) -> None:
+    """Give a response's connection back to the pool; a large unread rest closes it instead.
+
+    (requests' Response.close() closes the socket of a streamed response whose body was not
+    consumed through requests, which would cost a new TCP and TLS handshake per request.)
+    """
+    raw = getattr(response, "raw", None)
+    if raw is None or not hasattr(raw, "release_conn"):
+        response.close()
+        return
+    try:
+        if raw.read(DRAIN_LIMIT, decode_content=False) and raw.read(1, decode_content=False):
+            raw.close()
+        else:
+            raw.release_conn()
+    except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException):
+        raw.close()
 
 
 class RetryPolicy:
@@ -141,10 +164,21 @@ class Transport:
         if client_cert:
             session.cert = (client_cert, client_key) if client_key else client_cert
         session.headers["User-Agent"] = USER_AGENT
+        # The environment is read once per origin (proxies), not on every request; and ~/.netrc
+        # never adds credentials of its own, to the registry or to a host a redirect points at.
+        session.trust_env = False
+        self._proxies: dict = {}
         self.session = session
 
     def close(self) -> None:
         self.session.close()
+
+    def _proxies_for(self, url: str) -> dict:
+        """HTTP(S)_PROXY and NO_PROXY from the environment, looked up once per origin."""
+        key = origin(url)
+        if key not in self._proxies:
+            self._proxies[key] = requests.utils.get_environ_proxies(url)
+        return self._proxies[key]
 
     def request(self, method: str, url: str, headers: dict | None = None,
                 credential_url: str | None = None, stream: bool = False, data=None,
@@ -174,7 +208,7 @@ class Transport:
                 wait = self.policy.delay(attempt, response.headers.get("Retry-After"))
                 self.log("%s %s: %d %s; retrying in %.1fs" % (
                     method, redact_url(url), response.status_code, response.reason, wait))
-                response.close()
+                release(response)
                 time.sleep(wait)
                 attempt += 1
                 continue
@@ -190,10 +224,10 @@ class Transport:
             self.requests_sent += 1
             response = self.session.request(method, url, headers=send, data=data, stream=stream,
                                             timeout=self.timeout, allow_redirects=False,
-                                            verify=self.verify)
+                                            verify=self.verify, proxies=self._proxies_for(url))
             if response.status_code not in REDIRECT_STATUSES:
                 return response
-            response.close()
+            release(response)
             seen.add(url)
             target = redirect_target(url, response.headers.get("Location"))
             if target in seen:
