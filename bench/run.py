@@ -50,8 +50,8 @@ def run(command: list, env: dict | None = None, measure_memory: bool = False) ->
     done = subprocess.run(command, capture_output=True, text=True, env=env or environment(), check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(command[:6]), done.returncode,
-                                                    (done.stderr or done.stdout)[-2000:]))
+        detail = (done.stderr or done.stdout)[-2000:]
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(command[:6]), done.returncode, detail))
     out = {"seconds": seconds, "stdout": done.stdout}
     if rss_file:
         with open(rss_file) as handle:
@@ -236,8 +236,8 @@ def markdown(report: dict) -> str:
         lines += ["", "### Fetching a %.0f MiB blob to a file (token-auth registry, direct)" % (fetch["blob_bytes"] / MIB), "",
                   "| tool | median time | MiB/s | peak RSS |", "|---|---|---|---|"]
         for name, secs in fetch["median_seconds"].items():
-            lines.append("| %s | %.2f s | %.0f | %.0f MiB |" % (name, secs, fetch["mib_per_second"][name],
-                                                              fetch["peak_rss_mib"][name]))
+            row = (name, secs, fetch["mib_per_second"][name], fetch["peak_rss_mib"][name])
+            lines.append("| %s | %.2f s | %.0f | %.0f MiB |" % row)
     start = report["startup"]
     lines += ["", "### Start-up", "", "| command | median |", "|---|---|"]
     for name, secs in start["median_seconds"].items():
