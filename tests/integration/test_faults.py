@@ -61,8 +61,11 @@ def test_interrupted_blob_resumes_and_verifies(testbed, big_layer, tmp_path, fau
     assert os.path.getsize(tmp_path / "big") == big_layer["size"]
     ranges = ranges_seen(proxy)
     assert ranges[0] is None and len(ranges) == len(resumed_at_most) + 1
-    starts = [int(value[len("bytes="):-1]) for value in ranges[1:]]
-    assert starts == sorted(starts) and all(0 < s <= m for s, m in zip(starts, resumed_at_most)), starts
+    # no Range header means "from 0": a reset can arrive before the first byte of an attempt
+    starts = [int(value[len("bytes="):-1]) if value else 0 for value in ranges[1:]]
+    assert starts == sorted(starts) and all(0 <= s <= m for s, m in zip(starts, resumed_at_most)), starts
+    if len(starts) > 1:
+        assert max(starts) > 0, starts  # with several resets, at least one resume continued a partial download
     if faults[0].kind == "short":
         assert starts == resumed_at_most
     assert leftovers(tmp_path) == []
