@@ -10,30 +10,28 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.inspect import resolve
-from ansible_collections.drc.registry.plugins.module_utils._registry.module import make_client
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import fetch_blob
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    RegistryConnection)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digest_batch import (
+    resolve_digests)
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    parse_reference, parse_repository)
+    parse_image_reference, parse_repository)
 
 
 def resolve_all(references: list, options: dict, concurrency: int = 8) -> list:
-    parsed = [parse_reference(r) for r in references]
-    client = make_client(parsed[0], options, references[0], pool_size=concurrency)
-    client.auth.hint_scopes([repository_scope(p["remote_name"]) for p in parsed])
-    with ThreadPoolExecutor(concurrency) as pool:
-        digests = list(pool.map(lambda p: resolve(client, p), parsed))
-    client.close()
-    return digests
+    """The lookup's own path: module_utils' digest_batch, without Ansible around it."""
+    parsed = [parse_image_reference(r) for r in references]
+    return resolve_digests(parsed, lambda ref: connection_options(ref, options, concurrency),
+                           concurrency=concurrency)
 
 
 def fetch(repository: str, digest: str, dest: str, options: dict) -> int:
-    parsed = parse_repository(repository)
-    client = make_client(parsed, options, repository)
-    with open(dest, "wb") as out:
-        size = client.fetch_blob(parsed["remote_name"], digest, out)
-    client.close()
-    return size
+    reference = parse_repository(repository)
+    with RegistryConnection(connection_options(reference, options)) as connection:
+        with open(dest, "wb") as out:
+            return fetch_blob(connection, reference.repository, digest, out)
 
 
 def main() -> int:

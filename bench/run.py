@@ -199,7 +199,7 @@ def startup_scenario(bed: BenchBed, reps: int) -> dict:
         "python: pass": [sys.executable, "-c", "pass"],
         "python: import requests": [sys.executable, "-c", "import requests"],
         "python: import our client": [sys.executable, "-c", "import ansible_collections.drc.registry.plugins."
-                                                            "module_utils._registry.client"],
+                                                            "module_utils._registry.connection"],
     }
     seconds = {name: [] for name in commands}
     for _rep in range(reps):

@@ -28,8 +28,11 @@ options:
     type: str
   output:
     description:
-      - V(digest) returns C(sha256:...); V(pinned) returns the reference as written with
-        C(@<digest>) appended, for example V(alpine:3@sha256:...).
+      - V(digest) returns C(sha256:...).
+      - V(pinned) returns the term as written, with any digest in it replaced by the resolved one:
+        V(alpine:3) gives V(alpine:3@sha256:...). The tag is kept so a reader sees what was
+        pinned; the digest alone decides what is pulled. (The modules' RV(drc.registry.registry_manifest_info#module:pinned)
+        is the normalised C(<full name>@<digest>) instead.)
     type: str
     choices: [digest, pinned]
     default: digest
@@ -77,20 +80,19 @@ _raw:
   elements: str
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.inspect import resolve
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+    parse_image_reference)
 from ansible_collections.drc.registry.plugins.plugin_utils._registry import (
-    EXPECTED_ERRORS, connection_options, lookup_client, lookup_error, require_requests)
+    RegistryError, connection_option_values, log, lookup_error, require_requests, warn)
 
 
-def pinned(term: str, digest: str) -> str:
+def term_with_digest(term: str, digest: str) -> str:
+    """O(output=pinned): the term as written, any digest in it replaced by the resolved one."""
     return term.split("@", 1)[0] + "@" + digest
 
 
@@ -99,44 +101,30 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         require_requests()
+        # Imported after the check above: it needs requests.
+        from ansible_collections.drc.registry.plugins.module_utils._registry.digest_batch import (
+            TermError, resolve_digests)
+
         concurrency = self.get_option("concurrency")
         if concurrency is None or concurrency < 1:
             raise AnsibleLookupError("concurrency must be 1 or more, got %s" % concurrency)
         try:
             platform = parse_platform(self.get_option("platform")) if self.get_option("platform") else None
-        except ValueError as exc:
+        except RegistryError as exc:
             raise AnsibleLookupError(str(exc))
-        options = connection_options(self)
-        parsed_terms = []
+        options = connection_option_values(self)
+        references = []
         for term in terms:
             try:
-                parsed_terms.append(parse_reference(term))
-            except EXPECTED_ERRORS as exc:
+                references.append(parse_image_reference(term))
+            except RegistryError as exc:
                 raise lookup_error(exc, term)
-
-        clients = {}
         try:
-            for term, parsed in zip(terms, parsed_terms):
-                key = parsed["registry_url"]
-                if key not in clients:
-                    try:
-                        clients[key] = lookup_client(parsed, options, term, pool_size=concurrency)
-                    except EXPECTED_ERRORS as exc:
-                        raise lookup_error(exc, term)
-                clients[key].auth.hint_scopes([repository_scope(parsed["remote_name"])])
-
-            def one(index):
-                term, parsed = terms[index], parsed_terms[index]
-                try:
-                    return resolve(clients[parsed["registry_url"]], parsed, platform)
-                except EXPECTED_ERRORS as exc:
-                    raise lookup_error(exc, term)
-
-            with ThreadPoolExecutor(max_workers=min(concurrency, max(len(terms), 1))) as pool:
-                digests = list(pool.map(one, range(len(terms))))
-        finally:
-            for client in clients.values():
-                client.close()
+            digests = resolve_digests(
+                references, lambda ref: connection_options(ref, options, pool_size=concurrency),
+                platform=platform, concurrency=concurrency, log=log, warn=warn)
+        except TermError as exc:
+            raise lookup_error(exc, terms[exc.index])
         if self.get_option("output") == "pinned":
-            return [pinned(term, digest) for term, digest in zip(terms, digests)]
+            return [term_with_digest(term, digest) for term, digest in zip(terms, digests)]
         return digests

@@ -16,6 +16,8 @@ description:
     reports no change.
   - An interrupted download is resumed with an HTTP C(Range) request when the registry allows it.
     On any failure the destination is left as it was and no temporary file remains.
+  - The download is written to a part file beside the destination, C(.<name>.<digest prefix>.drc-part).
+    If the task is killed, the next run resumes from that file (and removes it in any case).
   - Redirects to another host (S3, a CDN) are followed without the registry credentials.
 requirements:
   - requests
@@ -36,6 +38,14 @@ options:
       - The directory must exist.
     type: path
     required: true
+  size:
+    description:
+      - The blob's size in bytes, as its descriptor gives it (for example C(layer.size) from
+        M(drc.registry.registry_manifest_info)). The download stops as soon as the registry sends
+        more, and fails when it sends less.
+      - Without it, the size the registry declares bounds the download in the same way.
+    type: int
+    version_added: 0.2.0
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup
@@ -67,6 +77,7 @@ EXAMPLES = r"""
   drc.registry.registry_blob_fetch:
     repository: alpine
     digest: "{{ alpine.manifest.layers[0].digest }}"
+    size: "{{ alpine.manifest.layers[0].size }}"
     dest: /var/cache/layers/
     mode: "0644"
 """
@@ -87,14 +98,15 @@ size:
   type: int
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
+    RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import fetch_blob, head_blob
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
-    blob_destination, download_to_temp, file_digest)
-from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
-    EXPECTED_ERRORS, RegistryModule, argument_spec)
+    blob_destination, write_verified_file)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_repository, validate_digest)
 
@@ -105,44 +117,39 @@ def main():
             repository=dict(type="str", required=True),
             digest=dict(type="str", required=True),
             dest=dict(type="path", required=True),
+            size=dict(type="int"),
         ),
         supports_check_mode=True,
         add_file_common_args=True,
     )
     registry = RegistryModule(module)
     params = module.params
-    digest = params["digest"]
     try:
-        validate_digest(digest)
-        parsed = parse_repository(params["repository"])
-        dest = blob_destination(params["dest"], digest)
-        directory = os.path.dirname(os.path.abspath(dest))
-        if not os.path.isdir(directory):
-            raise ValueError("dest %s: directory %s does not exist" % (params["dest"], directory))
-        before_digest, before_size = file_digest(dest, digest.split(":", 1)[0])
-        result = dict(dest=dest, digest=digest, size=before_size, changed=False)
-        diff = dict(before=dict(digest=before_digest, size=before_size))
-        if before_digest != digest:
-            client = registry.client(parsed, params["repository"])
-            result["changed"] = True
-            if module.check_mode:
-                result["size"] = client.head_blob(parsed["remote_name"], digest)
-                if result["size"] is None:
-                    raise ValueError("blob %s is not in %s" % (digest, parsed["full_name"]))
-            else:
-                temp = download_to_temp(directory, lambda out: client.fetch_blob(
-                    parsed["remote_name"], digest, out))
-                result["size"] = os.path.getsize(temp)
-                module.atomic_move(temp, dest)
-    except EXPECTED_ERRORS as exc:
+        digest = validate_digest(params["digest"])
+        size = params["size"]
+        if size is not None and size < 0:
+            raise InputError("size must be 0 or more, got %d" % size)
+        reference = parse_repository(params["repository"])
+        connection = None
+
+        def connect():
+            nonlocal connection
+            connection = connection or registry.connect(reference)
+            return connection
+
+        def probe_size():
+            found = head_blob(connect(), reference.repository, digest)
+            if found is None:
+                raise RegistryError("blob %s is not in %s" % (digest, reference.full_name))
+            return found
+
+        result = write_verified_file(
+            module, blob_destination(params["dest"], digest), digest,
+            lambda out: fetch_blob(connect(), reference.repository, digest, out, size),
+            probe_size)
+    except RegistryError as exc:
         registry.fail(exc)
-    diff["after"] = dict(digest=digest, size=result["size"])
-    if os.path.exists(dest):
-        file_args = module.load_file_common_arguments(params, path=dest)
-        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    registry.exit(**result)
 
 
 if __name__ == "__main__":

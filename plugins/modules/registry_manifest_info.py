@@ -137,11 +137,13 @@ rate_limit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.inspect import describe
+from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
+    RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.images import describe_image
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
-from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
-    EXPECTED_ERRORS, RegistryModule, argument_spec)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+    parse_image_reference)
 
 
 def main():
@@ -157,12 +159,12 @@ def main():
     params = module.params
     try:
         platform = parse_platform(params["platform"]) if params["platform"] is not None else None
-        parsed = parse_reference(params["reference"])
-        client = registry.client(parsed, params["reference"])
-        result = describe(client, parsed, platform, params["config"], warn=module.warn)
-    except EXPECTED_ERRORS as exc:
+        reference = parse_image_reference(params["reference"])
+        result = describe_image(registry.connect(reference), reference, platform,
+                                params["config"], warn=module.warn)
+    except RegistryError as exc:
         registry.fail(exc)
-    module.exit_json(changed=False, **result, **registry.result_extras(client))
+    registry.exit(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -97,10 +97,13 @@ rate_limit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.module import (
-    EXPECTED_ERRORS, RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
+    RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
-from ansible_collections.drc.registry.plugins.module_utils._registry.tags import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
     compile_match, select_tags)
 
 
@@ -118,16 +121,16 @@ def main():
     params = module.params
     try:
         if params["page_size"] is not None and params["page_size"] < 1:
-            raise ValueError("page_size must be 1 or more, got %d" % params["page_size"])
+            raise InputError("page_size must be 1 or more, got %d" % params["page_size"])
         pattern = compile_match(params["match"])
-        parsed = parse_repository(params["repository"])
-        client = registry.client(parsed, params["repository"])
-        tags = client.list_tags(parsed["remote_name"], page_size=params["page_size"])
-        tags = select_tags(tags, pattern, params["sort"])
-    except EXPECTED_ERRORS as exc:
+        reference = parse_repository(params["repository"])
+        connection = registry.connect(reference)
+        tags = select_tags(list_tags(connection, reference.repository, params["page_size"]),
+                           pattern, params["sort"])
+    except RegistryError as exc:
         registry.fail(exc)
-    module.exit_json(changed=False, tags=tags, repository=parsed["full_name"],
-                     registry=client.base_url, **registry.result_extras(client))
+    registry.exit(changed=False, tags=tags, repository=reference.full_name,
+                  registry=connection.base_url)
 
 
 if __name__ == "__main__":

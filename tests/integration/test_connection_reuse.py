@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
-from ansible_collections.drc.registry.plugins.module_utils._registry.client import RegistryClient
-from ansible_collections.drc.registry.plugins.module_utils._registry.inspect import resolve
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import (
+    fetch_blob, head_blob)
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    ConnectionOptions, RegistryConnection)
+from ansible_collections.drc.registry.plugins.module_utils._registry.images import digest_to_pin
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import get_manifest
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+    parse_image_reference)
+from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 from tests.testbed.proxy import LatencyProxy
 from tests.testbed.testbed import many_tag_names
 
@@ -14,15 +19,17 @@ def test_sequential_requests_share_one_connection(testbed, tmp_path):
     registry = testbed.registries["open"]
     proxy = LatencyProxy(registry.url, delay=0).start()
     try:
-        parsed = [parse_reference("http://%s/app/tags:%s" % (proxy.host, tag)) for tag in many_tag_names()[:20]]
-        client = RegistryClient(parsed[0]["index"], Credentials(), explicit_scheme=True)
-        digests = {resolve(client, p) for p in parsed}
-        tags = client.list_tags("app/tags")
-        blob = client.get_manifest("app/oci", "1.0").layers()[0]["digest"]
+        references = [parse_image_reference("http://%s/app/tags:%s" % (proxy.host, tag))
+                      for tag in many_tag_names()[:20]]
+        connection = RegistryConnection(ConnectionOptions(registry=proxy.host, scheme="http",
+                                                          scheme_written=True))
+        digests = {digest_to_pin(connection, r) for r in references}
+        tags = list_tags(connection, "app/tags")
+        blob = get_manifest(connection, "app/oci", "1.0").layers()[0]["digest"]
         with open(tmp_path / "layer", "wb") as out:
-            client.fetch_blob("app/oci", blob, out)
-        missing = client.head_blob("app/oci", "sha256:" + "0" * 64)
-        client.close()
+            fetch_blob(connection, "app/oci", blob, out)
+        missing = head_blob(connection, "app/oci", "sha256:" + "0" * 64)
+        connection.close()
     finally:
         proxy.stop()
     assert len(digests) == 1 and len(tags) == 250 and missing is None

@@ -1,5 +1,9 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""One error type for every registry failure, with a message a person can act on."""
+"""One error base for every failure a user can act on, with a message that says what to do.
+
+Adapters (the module and the lookup) catch ``RegistryError`` alone; the subclasses say where the
+failure came from when a caller needs to tell them apart.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,14 @@ class RegistryError(Exception):
         if self.url:
             out["url"] = self.url
         return out
+
+
+class InputError(RegistryError, ValueError):
+    """An option or argument the user gave is invalid; the message names it and the rule."""
+
+
+class DigestMismatch(RegistryError):
+    """Content that does not hash to the digest (or size) it was asked for or described by."""
 
 
 def redact_url(url: str) -> str:

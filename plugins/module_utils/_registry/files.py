@@ -1,13 +1,23 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""Local files for blob downloads: hashing what is there, and temp files that never linger."""
+"""The whole safe write of a downloaded file: a part file beside the destination, resumed after a
+killed run, verified, moved into place atomically, file attributes applied.
+
+What is left if the process dies: the destination as it was, plus at most one part file
+``.<name>.drc-part`` beside it, which the next run resumes from (or removes) and never leaves behind.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
-import tempfile
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    InputError, RegistryError)
 
 CHUNK = 1024 * 1024
+PART_SUFFIX = ".drc-part"
 
 
 def file_digest(path: str, algorithm: str = "sha256") -> tuple:
@@ -28,19 +38,93 @@ def blob_destination(dest: str, digest: str) -> str:
     return os.path.join(dest, digest) if os.path.isdir(dest) else dest
 
 
-def download_to_temp(directory: str, write) -> str:
-    """Create a temp file in ``directory``, let ``write(fileobj)`` fill it, return its path.
+def part_path(dest: str, digest: str) -> str:
+    """Where the download of ``digest`` to ``dest`` is written until it is verified."""
+    directory, name = os.path.split(os.path.abspath(dest))
+    return os.path.join(directory, ".%s.%s%s" % (name, digest.split(":")[-1][:16], PART_SUFFIX))
 
-    On any failure the temp file is removed before the error propagates.
-    """
-    fd, path = tempfile.mkstemp(prefix=".drc-blob-", suffix=".part", dir=directory)
+
+def _remove_stale_parts(dest: str, keep: str) -> None:
+    """Parts of other contents for the same destination, left by killed runs, unless in use."""
+    directory, name = os.path.split(os.path.abspath(dest))
+    prefix = "." + name + "."
+    for entry in os.listdir(directory):
+        path = os.path.join(directory, entry)
+        if entry.startswith(prefix) and entry.endswith(PART_SUFFIX) and path != keep:
+            try:
+                _open_part(path).close()
+            except (RegistryError, OSError):
+                continue  # another run is writing it
+            _remove(path)
+
+
+def _open_part(path: str):
+    """Open (or create) the part file and lock it: two runs never write one destination at once."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        with os.fdopen(fd, "w+b") as handle:
-            write(handle)
-    except BaseException:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            raise RegistryError("another download is writing %s (it holds a lock on it)" % path)
         raise
-    return path
+    return os.fdopen(fd, "r+b")
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_verified_file(module, dest: str, digest: str, download, probe_size) -> dict:
+    """Make ``dest`` hold the content with ``digest``; the one call a downloading module makes.
+
+    ``download(fileobj)`` streams the content into a binary file (which may already hold the first
+    bytes of an earlier, killed run: resume from its end), verifies it and returns its size.
+    ``probe_size()`` returns the size without downloading (for check mode). Returns the module
+    result: dest, digest, size, changed, and diff when the module runs in diff mode.
+    """
+    directory = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(directory):
+        raise InputError("dest %s: directory %s does not exist" % (dest, directory))
+    if os.path.isdir(dest):
+        raise InputError("dest %s is a directory" % dest)
+    algorithm = digest.split(":", 1)[0]
+    before_digest, before_size = file_digest(dest, algorithm)
+    result = {"dest": dest, "digest": digest, "size": before_size, "changed": False}
+    if before_digest != digest:
+        result["changed"] = True
+        if module.check_mode:
+            result["size"] = probe_size()
+        else:
+            result["size"] = _download(module, dest, digest, download)
+    if os.path.exists(dest):
+        file_args = module.load_file_common_arguments(module.params, path=dest)
+        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+    if module._diff:
+        result["diff"] = {"before": {"digest": before_digest, "size": before_size},
+                          "after": {"digest": digest, "size": result["size"]}}
+    return result
+
+
+def _download(module, dest: str, digest: str, download) -> int:
+    part = part_path(dest, digest)
+    handle = _open_part(part)
+    _remove_stale_parts(dest, keep=part)
+    try:
+        module.add_cleanup_file(part)  # removed however the module ends, unless moved into place
+        try:
+            size = download(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            raise RegistryError("writing %s failed: %s" % (part, exc.strerror or exc))
+    except BaseException:
+        handle.close()
+        _remove(part)
+        raise
+    handle.close()
+    module.atomic_move(part, dest)
+    return size

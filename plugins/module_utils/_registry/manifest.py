@@ -7,6 +7,8 @@ import hashlib
 import json
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    InputError, RegistryError)
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
@@ -17,7 +19,7 @@ _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armh
 _DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 
 
-class ManifestError(ValueError):
+class ManifestError(RegistryError):
     """A manifest that cannot be used: bad JSON, wrong digest, unknown type."""
 
 
@@ -96,11 +98,11 @@ class Manifest:
 def parse_platform(value: str) -> dict:
     """``linux/arm64/v8`` -> normalised platform dict. Raises ValueError naming the input."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("invalid platform %r: expected os/architecture[/variant], e.g. linux/amd64"
+        raise InputError("invalid platform %r: expected os/architecture[/variant], e.g. linux/amd64"
                          % (value,))
     parts = value.strip().split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise ValueError("invalid platform %r: expected os/architecture[/variant], e.g. linux/amd64"
+        raise InputError("invalid platform %r: expected os/architecture[/variant], e.g. linux/amd64"
                          % value)
     return normalise_platform({"os": parts[0], "architecture": parts[1],
                                "variant": parts[2] if len(parts) == 3 else None},

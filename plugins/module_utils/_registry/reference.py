@@ -1,12 +1,17 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
 """Image reference grammar and normalisation, as Docker's distribution/reference does it.
 
-Standard library only: the docker_ref filter imports this file alone.
+Standard library only (errors.py is too): the docker_ref filter imports no HTTP library.
+Everything but the filter works on the frozen ``ImageReference``; the filter alone turns it into
+its documented dict.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 
 DEFAULT_INDEX = "docker.io"
 LEGACY_DEFAULT_INDEX = "index.docker.io"
@@ -33,7 +38,7 @@ IMAGE_ID_RE = re.compile(r"^[a-f0-9]{64}$")
 DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-class InvalidReference(ValueError):
+class InvalidReference(InputError):
     """An image reference that breaks the grammar; the message names the input and the rule."""
 
 
@@ -128,11 +133,77 @@ def _split_name(value: str, name: str, scheme: str | None, default_index: str | 
     return parse_index(default_index or DEFAULT_INDEX), name
 
 
-def parse_reference(value: str, default_index: str | None = None, allow_tag: bool = True) -> dict:
-    """Parse and normalise an image reference.
+@dataclass(frozen=True)
+class ImageReference:
+    """A parsed, normalised image reference.
 
-    Returns the dict the docker_ref filter documents. ``allow_tag=False`` parses a bare repository
-    name: a tag or digest is then an error.
+    ``registry`` is the host as written after normalisation (``docker.io``, ``localhost:5000``);
+    ``scheme_written`` says whether the user wrote ``http://``/``https://`` (then no other scheme is
+    tried); ``tag`` and ``digest`` may both be set, the digest wins for the API.
+    """
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+    scheme: str = "https"
+    scheme_written: bool = False
+
+    @property
+    def on_docker_hub(self) -> bool:
+        return self.registry == DEFAULT_INDEX
+
+    @property
+    def full_name(self) -> str:
+        """``<registry>/<repository>``, e.g. ``docker.io/library/alpine``."""
+        return self.registry + "/" + self.repository
+
+    @property
+    def api_reference(self) -> str | None:
+        """What goes in ``/v2/<name>/manifests/<reference>``: the digest if given, else the tag."""
+        return self.digest or self.tag
+
+    @property
+    def by_digest(self) -> bool:
+        return self.digest is not None
+
+    @property
+    def string(self) -> str:
+        """The normalised reference: ``full_name@digest``, else ``full_name:tag``."""
+        if self.digest:
+            return self.full_name + "@" + self.digest
+        if self.tag:
+            return self.full_name + ":" + self.tag
+        return self.full_name
+
+    @property
+    def api_url(self) -> str:
+        """The registry's API base URL (Docker Hub's API lives on registry-1.docker.io)."""
+        return registry_url(self.index())
+
+    def pinned(self, digest: str) -> str:
+        """``<full name>@<digest>``: the one meaning of "pinned" in this collection."""
+        return self.full_name + "@" + digest
+
+    def with_reference(self, tag: str | None = None, digest: str | None = None) -> "ImageReference":
+        return ImageReference(self.registry, self.repository, tag, digest, self.scheme,
+                              self.scheme_written)
+
+    def index(self) -> dict:
+        """The registry as the filter documents it: name, official, scheme."""
+        return {"name": self.registry, "official": self.on_docker_hub, "scheme": self.scheme}
+
+    def as_dict(self) -> dict:
+        """The dict the docker_ref filter documents (only the filter should need it)."""
+        return _describe(self.index(), self.repository, self.tag, self.digest)
+
+
+def parse_image_reference(value: str, default_index: str | None = None,
+                          allow_tag: bool = True) -> ImageReference:
+    """Parse and normalise an image reference into an ``ImageReference``.
+
+    ``allow_tag=False`` parses a bare repository name: a tag or digest is then an error. A
+    reference with neither gets the tag ``latest`` (when tags are allowed).
     """
     if not isinstance(value, str):
         raise InvalidReference("invalid image reference %r: it must be a string" % (value,))
@@ -144,6 +215,8 @@ def parse_reference(value: str, default_index: str | None = None, allow_tag: boo
         raise _fail(value, "a 64-character hexadecimal string is an image id, not a repository name")
     scheme, rest = _split_scheme(value)
     index, remainder = _split_name(value, rest, scheme, default_index)
+    from_default = remainder == rest and default_index is not None
+    scheme_written = scheme is not None or (from_default and "://" in default_index)
     path, tag, digest = _split_remainder(value, remainder)
     if not allow_tag and (tag is not None or digest is not None):
         raise _fail(value, "a repository name must not carry a tag or digest")
@@ -160,12 +233,17 @@ def parse_reference(value: str, default_index: str | None = None, allow_tag: boo
         raise _fail(value, "repository path is longer than %d characters" % NAME_PATH_MAX)
     if tag is None and digest is None and allow_tag:
         tag = "latest"
-    return _describe(index, path, tag, digest)
+    return ImageReference(index["name"], path, tag, digest, index["scheme"], scheme_written)
 
 
-def parse_repository(value: str, default_index: str | None = None) -> dict:
+def parse_repository(value: str, default_index: str | None = None) -> ImageReference:
     """Parse a repository name (no tag, no digest)."""
-    return parse_reference(value, default_index=default_index, allow_tag=False)
+    return parse_image_reference(value, default_index=default_index, allow_tag=False)
+
+
+def parse_reference(value: str, default_index: str | None = None, allow_tag: bool = True) -> dict:
+    """The docker_ref filter's dict for a reference (see ``ImageReference.as_dict``)."""
+    return parse_image_reference(value, default_index, allow_tag).as_dict()
 
 
 def registry_url(index: dict) -> str:

@@ -1,45 +1,25 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""Filtering and ordering tag lists."""
+"""The tags API: ``GET /v2/<name>/tags/list``, every page."""
 
 from __future__ import annotations
 
-import re
+from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 
-_VERSION_RE = re.compile(r"^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
-
-
-def _prerelease_key(pre: str) -> tuple:
-    parts = []
-    for item in pre.split("."):
-        parts.append((0, int(item), "") if item.isdigit() else (1, 0, item))
-    return tuple(parts)
+MAX_TAG_PAGE_SIZE = 16 * 1024 * 1024
+# The sum of all pages: far beyond any real repository, small enough to bound a hostile one.
+MAX_TAG_LIST_SIZE = 64 * 1024 * 1024
 
 
-def semver_key(tag: str) -> tuple:
-    """Versions sort by number, a pre-release before its release; other tags first, by name."""
-    match = _VERSION_RE.match(tag)
-    if not match:
-        return (0, (), 0, (), tag)
-    numbers = tuple(int(n) for n in match.group(1).split("."))
-    pre = match.group(2)
-    return (1, numbers, 0 if pre else 1, _prerelease_key(pre) if pre else (), tag)
-
-
-def compile_match(match: str | None):
-    """The ``match`` option as a compiled pattern (or None); ValueError names a bad one."""
-    if not match:
-        return None
-    try:
-        return re.compile(match)
-    except re.error as exc:
-        raise ValueError("match %r is not a valid regular expression: %s" % (match, exc))
-
-
-def select_tags(tags: list, match=None, sort: str = "none") -> list:
-    """Keep tags matching a regular expression (searched anywhere), then order them."""
-    pattern = compile_match(match) if isinstance(match, str) else match
-    if pattern is not None:
-        tags = [t for t in tags if pattern.search(t)]
-    if sort == "semver":
-        return sorted(tags, key=semver_key)
-    return list(tags)
+def list_tags(connection, repository: str, page_size: int | None = None) -> list:
+    """Every tag of a repository, following Link pagination exactly as the registry gives it."""
+    path = "/v2/%s/tags/list" % repository
+    if page_size:
+        path += "?n=%d" % page_size
+    tags: list = []
+    for page in connection.paginate(path, [repository_scope(repository)],
+                                    "the tag list of repository %s" % repository, MAX_TAG_PAGE_SIZE,
+                                    max_total=MAX_TAG_LIST_SIZE):
+        names = page.get("tags") or []
+        if isinstance(names, list):
+            tags.extend(t for t in names if isinstance(t, str))
+    return tags

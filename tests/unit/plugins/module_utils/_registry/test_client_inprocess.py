@@ -9,10 +9,11 @@ import time
 import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import transport as transport_module
-from ansible_collections.drc.registry.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    ConnectionOptions, RegistryConnection)
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import get_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import Transport
 from tests.testbed.hostile import HostileServer, Reply
 
@@ -27,9 +28,11 @@ def sleeps(monkeypatch):
     return recorded
 
 
-def client_for(server, creds=None, **options) -> RegistryClient:
-    parsed = parse_reference("http://%s/app:1" % server.host)
-    return RegistryClient(parsed["index"], creds or Credentials(), explicit_scheme=True, **options)
+def client_for(server, creds=None, retry_policy=None, **options) -> RegistryConnection:
+    return RegistryConnection(ConnectionOptions(registry=server.host, scheme="http",
+                                                scheme_written=True,
+                                                credentials=creds or Credentials(), **options),
+                              retry_policy=retry_policy)
 
 
 def scripted(replies: list):
@@ -49,7 +52,7 @@ def scripted(replies: list):
 def test_retry_after_seconds_honoured(sleeps, retry_after, expected):
     replies = [Reply(429, {"Retry-After": retry_after}), Reply(200, {"Content-Type": "x"}, MANIFEST)]
     with HostileServer(scripted(replies)) as server:
-        manifest = client_for(server).get_manifest("app", "1")
+        manifest = get_manifest(client_for(server), "app", "1")
     assert manifest.size == len(MANIFEST)
     assert sleeps == [expected]
 
@@ -58,14 +61,14 @@ def test_retry_after_http_date_honoured(sleeps):
     when = email.utils.formatdate(time.time() + 5, usegmt=True)
     replies = [Reply(503, {"Retry-After": when}), Reply(200, {}, MANIFEST)]
     with HostileServer(scripted(replies)) as server:
-        client_for(server).get_manifest("app", "1")
+        get_manifest(client_for(server), "app", "1")
     assert len(sleeps) == 1 and 3 <= sleeps[0] <= 5
 
 
 def test_backoff_without_retry_after_grows(sleeps):
     replies = [Reply(502), Reply(502), Reply(502), Reply(200, {}, MANIFEST)]
     with HostileServer(scripted(replies)) as server:
-        client_for(server, retries=3).get_manifest("app", "1")
+        get_manifest(client_for(server, retries=3), "app", "1")
     assert len(sleeps) == 3
     assert 0.25 <= sleeps[0] <= 0.5 and 0.5 <= sleeps[1] <= 1 and 1 <= sleeps[2] <= 2
 
@@ -96,7 +99,7 @@ def test_scope_upgrade_refreshes_once_with_merged_scopes():
             return Reply(401, {"WWW-Authenticate": 'Bearer realm="%s",service="s",scope="repository:app:pull,push"'
                                                    % realm})
         with HostileServer(registry) as server:
-            client_for(server).get_manifest("app", "1")
+            get_manifest(client_for(server), "app", "1")
     assert scopes_asked == [["repository%3Aapp%3Apull"],
                             ["repository%3Aapp%3Apull%2Cpush", "repository%3Aapp%3Apull"]]
 
@@ -118,7 +121,7 @@ def test_identity_token_post_then_get_fallback():
                 return Reply(200, {}, MANIFEST)
             return Reply(401, {"WWW-Authenticate": 'Bearer realm="%s",service="s"' % realm})
         with HostileServer(registry) as server:
-            client_for(server, Credentials(identity_token="refresh-me")).get_manifest("app", "1")
+            get_manifest(client_for(server, Credentials(identity_token="refresh-me")), "app", "1")
     assert seen == [("POST", ""), ("GET", "Basic ")]
 
 
@@ -128,7 +131,7 @@ def test_basic_without_any_challenge_ecr_style():
             return Reply(200, {}, MANIFEST)
         return Reply(401)  # no WWW-Authenticate at all
     with HostileServer(registry) as server:
-        manifest = client_for(server, Credentials("AWS", "secret")).get_manifest("app", "1")
+        manifest = get_manifest(client_for(server, Credentials("AWS", "secret")), "app", "1")
     assert manifest.size == len(MANIFEST)
 
 

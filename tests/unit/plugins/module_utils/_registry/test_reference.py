@@ -151,8 +151,8 @@ def test_bad_index(value):
 
 
 def test_repository_refuses_tag_and_digest():
-    assert parse_repository("quay.io/org/app")["tag"] is None
-    assert parse_repository("alpine")["string"] == "docker.io/library/alpine"
+    assert parse_repository("quay.io/org/app").tag is None
+    assert parse_repository("alpine").string == "docker.io/library/alpine"
     for value in ("alpine:3", "alpine@" + D256):
         with pytest.raises(InvalidReference, match="must not carry a tag"):
             parse_repository(value)

@@ -1,5 +1,5 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""From a reference to what a person asks about it: digest, manifest, platform child, config.
+"""From a reference to what a person asks about an image: digest, manifest, platform child, config.
 
 Shared by registry_manifest_info and the registry_digest lookup.
 """
@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
+    get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     normalise_platform, platform_matches, platform_string, select_platform)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 
 
-def image_config(client, repository: str, manifest) -> dict:
+def image_config(connection, repository: str, manifest) -> dict:
     """Fetch and verify the config blob of an image manifest."""
     descriptor = manifest.config_descriptor()
     if descriptor is None:
         raise RegistryError("manifest %s has no config descriptor" % manifest.digest)
-    raw = client.get_blob_bytes(repository, descriptor["digest"])
+    raw = get_blob_bytes(connection, repository, descriptor["digest"])
     try:
         config = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -29,13 +32,13 @@ def image_config(client, repository: str, manifest) -> dict:
     return config
 
 
-def _check_single_platform(client, repository: str, manifest, wanted: dict, config: dict | None) -> dict:
+def _check_single_platform(connection, repository: str, manifest, wanted: dict, config: dict | None) -> dict:
     """A plain image asked for a platform: its config must say that platform."""
     if manifest.is_schema1:
         body = manifest.body
         have = normalise_platform({"os": "linux", "architecture": body.get("architecture")})
     else:
-        config = config if config is not None else image_config(client, repository, manifest)
+        config = config if config is not None else image_config(connection, repository, manifest)
         have = normalise_platform({"os": config.get("os"), "architecture": config.get("architecture"),
                                    "variant": config.get("variant"),
                                    "os.version": config.get("os.version")})
@@ -45,44 +48,44 @@ def _check_single_platform(client, repository: str, manifest, wanted: dict, conf
     return config
 
 
-def describe(client, parsed: dict, platform: dict | None = None, want_config: bool = False,
-             warn=None) -> dict:
-    """The registry_manifest_info result for a parsed reference."""
-    repository = parsed["remote_name"]
-    manifest = client.get_manifest(repository, parsed["reference"])
+def describe_image(connection, reference, platform: dict | None = None, want_config: bool = False,
+                   warn=None) -> dict:
+    """The registry_manifest_info result for an ImageReference."""
+    repository = reference.repository
+    manifest = get_manifest(connection, repository, reference.api_reference)
     result: dict = {}
     if platform is not None and manifest.is_index:
         child = select_platform(manifest, platform)
         result["index_digest"] = manifest.digest
-        manifest = client.get_manifest(repository, child["digest"])
+        manifest = get_manifest(connection, repository, child["digest"])
     config = None
     if platform is not None and not manifest.is_index and "index_digest" not in result:
-        config = _check_single_platform(client, repository, manifest, platform, None)
+        config = _check_single_platform(connection, repository, manifest, platform, None)
     if manifest.is_schema1 and warn:
-        warn("%s uses the deprecated Docker schema 1 manifest format" % parsed["string"])
+        warn("%s uses the deprecated Docker schema 1 manifest format" % reference.string)
     result.update({
         "digest": manifest.digest,
         "media_type": manifest.media_type,
         "size": manifest.size,
         "manifest": manifest.body,
-        "reference": parsed["string"],
-        "pinned": "%s@%s" % (parsed["full_name"], manifest.digest),
+        "reference": reference.string,
+        "pinned": reference.pinned(manifest.digest),
         "deprecated": manifest.is_schema1,
     })
     if manifest.is_index:
         result["platforms"] = manifest.children()
     if want_config and manifest.media_type in mt.IMAGE_TYPES:
-        result["config"] = config if config is not None else image_config(client, repository, manifest)
+        result["config"] = config if config is not None else image_config(connection, repository, manifest)
     return result
 
 
-def resolve(client, parsed: dict, platform: dict | None = None) -> str:
+def digest_to_pin(connection, reference, platform: dict | None = None) -> str:
     """The digest to pin: HEAD for the index/list digest; the child's digest with a platform."""
-    repository = parsed["remote_name"]
+    repository = reference.repository
     if platform is None:
-        return client.resolve_digest(repository, parsed["reference"])["digest"]
-    manifest = client.get_manifest(repository, parsed["reference"])
+        return manifest_digest(connection, repository, reference.api_reference)["digest"]
+    manifest = get_manifest(connection, repository, reference.api_reference)
     if manifest.is_index:
         return select_platform(manifest, platform)["digest"]
-    _check_single_platform(client, repository, manifest, platform, None)
+    _check_single_platform(connection, repository, manifest, platform, None)
     return manifest.digest

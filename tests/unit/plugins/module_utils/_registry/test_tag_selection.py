@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.tags import select_tags
+from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import select_tags
 
 
 @pytest.mark.parametrize("tags, match, sort, expected", [

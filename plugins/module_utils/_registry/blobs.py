@@ -1,0 +1,183 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""The blobs API: HEAD for a size, small verified blobs in memory, large ones streamed with resume."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import read_bounded
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    DigestMismatch, RegistryError, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import digest_of
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
+
+try:
+    import requests
+    import urllib3
+    READ_ERRORS = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError)
+except ImportError:  # the adapters report the missing library first
+    READ_ERRORS = (OSError,)
+
+MAX_CONFIG_SIZE = 16 * 1024 * 1024
+BLOB_CHUNK = 1024 * 1024
+
+
+def blob_path(repository: str, digest: str) -> str:
+    return "/v2/%s/blobs/%s" % (repository, digest)
+
+
+def _declared_size(response) -> int | None:
+    value = response.headers.get("Content-Length")
+    return int(value) if value and value.isascii() and value.isdigit() else None
+
+
+def head_blob(connection, repository: str, digest: str) -> int | None:
+    """Size of a blob, or None when the registry does not have it."""
+    validate_digest(digest)
+    try:
+        response = connection.request("HEAD", blob_path(repository, digest),
+                                      [repository_scope(repository)], what="blob %s" % digest)
+    except RegistryError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    release(response)
+    return _declared_size(response)
+
+
+def get_blob_bytes(connection, repository: str, digest: str, limit: int = MAX_CONFIG_SIZE) -> bytes:
+    """A small blob (an image config) in memory, verified against its digest."""
+    validate_digest(digest)
+    data, _response = connection.get_bounded(blob_path(repository, digest),
+                                             [repository_scope(repository)], limit,
+                                             "blob %s" % digest)
+    actual = digest_of(data, digest.split(":", 1)[0])
+    if actual != digest:
+        raise DigestMismatch("blob %s in %s hashes to %s: refusing content that does not match "
+                             "its digest" % (digest, repository, actual))
+    return data
+
+
+def _already_written(out, hasher, expected_size: int | None) -> int:
+    """Bytes an earlier, interrupted run left in ``out``: hashed again, and resumed from."""
+    end = out.seek(0, 2)
+    if not end:
+        return 0
+    if expected_size is not None and end > expected_size:
+        out.seek(0)
+        out.truncate()
+        return 0
+    out.seek(0)
+    for chunk in iter(lambda: out.read(BLOB_CHUNK), b""):
+        hasher.update(chunk)
+    return out.tell()
+
+
+def _range_total(response) -> int | None:
+    """The complete length in ``Content-Range: bytes 10-99/100``."""
+    total = response.headers.get("Content-Range", "").rpartition("/")[2].strip()
+    return int(total) if total.isascii() and total.isdigit() else None
+
+
+def _resumes_at(response, offset: int) -> bool:
+    if response.status_code != 206:
+        return False
+    content_range = response.headers.get("Content-Range", "")
+    return content_range.startswith("bytes %d-" % offset)
+
+
+def _write(out, chunk: bytes, digest: str) -> None:
+    """A failed write is the disk's problem, not the network's: never retried, named as it is."""
+    try:
+        out.write(chunk)
+    except OSError as exc:
+        raise RegistryError("writing blob %s to %s failed: %s" % (
+            digest, getattr(out, "name", "the destination"), exc.strerror or exc))
+
+
+def _stream_into(response, out, hasher, written: int, limit: int, digest: str,
+                 limit_given: bool) -> tuple:
+    """Copy one response body to ``out``; read errors propagate, bytes past ``limit`` are refused."""
+    for chunk in response.raw.stream(BLOB_CHUNK, decode_content=False):
+        if written + len(chunk) > limit:
+            response.close()
+            raise DigestMismatch("blob %s is larger than the %d bytes %s" % (
+                digest, limit, "expected" if limit_given else "declared"))
+        hasher.update(chunk)
+        _write(out, chunk, digest)
+        written += len(chunk)
+    return True, written
+
+
+def fetch_blob(connection, repository: str, digest: str, out, expected_size: int | None = None) -> int:
+    """Stream a blob into a binary file object, hashing as it arrives; returns its size.
+
+    Never reads past the size the caller expects or, failing that, the size the registry declares
+    (Content-Length, else HEAD). An interrupted body is resumed with Range when the server honours
+    it; a server that ignores Range makes the download start over. Raises on any mismatch.
+    """
+    validate_digest(digest)
+    algorithm = digest.split(":", 1)[0]
+    hasher = hashlib.new(algorithm)
+    written = _already_written(out, hasher, expected_size)
+    interruptions = 0
+    limit = expected_size
+    path = blob_path(repository, digest)
+    scopes = [repository_scope(repository)]
+    while True:
+        headers = {"Range": "bytes=%d-" % written} if written else {}
+        if written and written == expected_size:
+            break  # an earlier run fetched it all: only the checks below remain
+        response = connection.request("GET", path, scopes, headers=headers,
+                                      ok=(200, 206, 416) if written else (200,),
+                                      what="blob %s in %s" % (digest, repository))
+        if response.status_code == 416:  # what we hold is not a prefix the server can continue
+            release(response)
+            out.seek(0)
+            out.truncate()
+            hasher, written = hashlib.new(algorithm), 0
+            continue
+        if written and not _resumes_at(response, written):
+            connection.log("the server ignored Range; downloading %s from the start" % digest)
+            out.seek(0)
+            out.truncate()
+            hasher, written = hashlib.new(algorithm), 0
+        if limit is None:
+            limit = _declared_size(response) if response.status_code == 200 else _range_total(response)
+        if limit is None:
+            release(response)
+            limit = head_blob(connection, repository, digest)
+            if limit is None:
+                raise RegistryError("the registry declares no size for blob %s in %s: give the "
+                                    "expected size (a descriptor's size)" % (digest, repository))
+            continue
+        try:
+            finished, written = _stream_into(response, out, hasher, written, limit, digest,
+                                             expected_size is not None)
+        except READ_ERRORS as exc:
+            response.close()
+            written = out.tell()  # what reached the file (and the hasher) before the break
+            if interruptions >= max(connection.retries, 1):
+                raise RegistryError("GET %s failed: the download was interrupted %d times, "
+                                    "last after %d bytes (%s)" % (
+                                        redact_url(connection.url(path)), interruptions + 1,
+                                        written, type(exc).__name__),
+                                    method="GET", url=connection.url(path))
+            interruptions += 1
+            connection.log("download of %s interrupted after %d bytes (%s); resuming"
+                           % (digest, written, type(exc).__name__))
+            continue
+        finally:
+            release(response)
+        if finished:
+            break
+    if written != limit:
+        raise DigestMismatch("blob %s is %d bytes, not the %d bytes %s" % (
+            digest, written, limit, "expected" if expected_size is not None else "declared"))
+    actual = "%s:%s" % (algorithm, hasher.hexdigest())
+    if actual != digest:
+        raise DigestMismatch("blob %s in %s hashes to %s: refusing content that does not match "
+                             "its digest" % (digest, repository, actual))
+    return written

@@ -1,0 +1,98 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""The manifests API: HEAD for a digest, GET verified against its digest."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
+from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    DigestMismatch, InputError, RegistryError, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+    MAX_MANIFEST_SIZE, Manifest, ManifestError, digest_of)
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
+
+SUPPORTED_ALGORITHMS = ("sha256", "sha384", "sha512")
+
+
+def manifest_path(repository: str, reference: str) -> str:
+    return "/v2/%s/manifests/%s" % (repository, quote(reference, safe=":"))
+
+
+def _size(value: str | None) -> int | None:
+    return int(value) if value and value.isascii() and value.isdigit() else None
+
+
+def checked_header_digest(connection, response, repository: str, reference: str) -> str | None:
+    """Docker-Content-Digest when it is a well-formed digest; a malformed one is ignored (warned)."""
+    value = response.headers.get("Docker-Content-Digest")
+    if value is None:
+        return None
+    try:
+        return validate_digest(value)
+    except InputError:
+        connection.warn("ignoring the malformed Docker-Content-Digest %r the registry sent for %s:%s"
+                        % (value[:100], repository, reference))
+        return None
+
+
+def head_manifest(connection, repository: str, reference: str) -> dict:
+    """digest (the registry's header, a hint), media_type and size, without the body."""
+    response = connection.request("HEAD", manifest_path(repository, reference),
+                                  [repository_scope(repository)],
+                                  headers={"Accept": mt.MANIFEST_ACCEPT},
+                                  what="manifest %s:%s" % (repository, reference))
+    release(response)
+    return {"digest": checked_header_digest(connection, response, repository, reference),
+            "media_type": mt.base_type(response.headers.get("Content-Type")) or None,
+            "size": _size(response.headers.get("Content-Length"))}
+
+
+def get_manifest(connection, repository: str, reference: str) -> Manifest:
+    """GET a manifest; fetched by digest, its bytes must hash to that digest."""
+    what = "manifest %s:%s" % (repository, reference)
+    raw, response = connection.get_bounded(manifest_path(repository, reference),
+                                           [repository_scope(repository)], MAX_MANIFEST_SIZE,
+                                           "the " + what, headers={"Accept": mt.MANIFEST_ACCEPT})
+    header_digest = checked_header_digest(connection, response, repository, reference)
+    by_digest = ":" in reference
+    algorithm = reference.split(":", 1)[0] if by_digest else (
+        header_digest.split(":", 1)[0] if header_digest and ":" in header_digest else "sha256")
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        algorithm = "sha256"
+    actual = digest_of(raw, algorithm)
+    if by_digest and actual != reference:
+        raise DigestMismatch("the manifest served for %s@%s hashes to %s: refusing content that "
+                             "does not match its digest" % (repository, reference, actual))
+    if header_digest and header_digest != actual:
+        connection.warn("the registry's Docker-Content-Digest %s for %s:%s does not match the "
+                        "content (%s); using the digest of the content"
+                        % (header_digest, repository, reference, actual))
+    try:
+        return Manifest(raw, response.headers.get("Content-Type"), actual)
+    except ManifestError as exc:
+        raise RegistryError("GET %s: %s" % (redact_url(response.url), exc), method="GET",
+                            url=response.url)
+
+
+def manifest_digest(connection, repository: str, reference: str) -> dict:
+    """The digest a tag (or digest) names: HEAD first (cheap, not rate-limited), GET when needed.
+
+    Returns digest, media_type and size.
+    """
+    by_digest = ":" in reference
+    if by_digest:
+        validate_digest(reference)
+    try:
+        head = head_manifest(connection, repository, reference)
+    except RegistryError as exc:
+        if exc.status in (401, 403):
+            raise
+        head = None  # a failed HEAD has no body: GET tells the reason, or succeeds
+    if head and head["digest"] and (not by_digest or head["digest"] == reference):
+        return head
+    # No digest header, or one that contradicts the reference: the bytes decide.
+    manifest = get_manifest(connection, repository, reference)
+    return {"digest": manifest.digest, "media_type": manifest.media_type, "size": manifest.size}

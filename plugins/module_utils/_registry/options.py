@@ -1,0 +1,60 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""The connection options every module and the lookup share, checked, and turned into the
+explicit ``ConnectionOptions`` of one registry (credentials bound to that registry's host)."""
+
+from __future__ import annotations
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    ConnectionOptions)
+from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+
+# Keep in step with plugins/doc_fragments/registry.py.
+CONNECTION_ARGSPEC = dict(
+    username=dict(type="str"),
+    password=dict(type="str", no_log=True),
+    identity_token=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
+    client_cert=dict(type="path"),
+    client_key=dict(type="path"),
+    timeout=dict(type="float", default=30.0),
+    retries=dict(type="int", default=3),
+)
+
+CONNECTION_OPTION_NAMES = tuple(CONNECTION_ARGSPEC)
+
+
+def argument_spec(**own) -> dict:
+    """The shared connection options plus a module's own."""
+    spec = {name: dict(value) for name, value in CONNECTION_ARGSPEC.items()}
+    spec.update(own)
+    return spec
+
+
+def check_connection_options(options: dict) -> None:
+    """Range checks the argument spec cannot express; raises InputError naming the option."""
+    if options.get("timeout") is not None and options["timeout"] <= 0:
+        raise InputError("timeout must be greater than 0, got %s" % options["timeout"])
+    if options.get("retries") is not None and options["retries"] < 0:
+        raise InputError("retries must be 0 or more, got %s" % options["retries"])
+    if options.get("client_key") and not options.get("client_cert"):
+        raise InputError("client_key needs client_cert")
+    if options.get("password") and options.get("username") is None:
+        raise InputError("password needs username")
+
+
+def connection_options(reference, options: dict, pool_size: int = 10):
+    """``ConnectionOptions`` for the registry of an ImageReference, from a task's or lookup's options."""
+    check_connection_options(options)
+    credentials = resolve(reference.registry, reference.repository,
+                          username=options.get("username"), password=options.get("password"),
+                          identity_token=options.get("identity_token"))
+    return ConnectionOptions(
+        registry=reference.registry, scheme=reference.scheme,
+        scheme_written=reference.scheme_written, credentials=credentials,
+        validate_certs=options.get("validate_certs", True), ca_path=options.get("ca_path"),
+        client_cert=options.get("client_cert"), client_key=options.get("client_key"),
+        timeout=options.get("timeout") or 30.0,
+        retries=3 if options.get("retries") is None else options["retries"],
+        pool_size=pool_size)
