@@ -14,8 +14,10 @@ from tests.testbed.loopback import LoopbackServer
 
 class Reply:
     def __init__(self, status: int = 200, headers: dict | None = None, body: bytes = b"",
-                 content_length: int | None = None, stall: float = 0.0) -> None:
+                 content_length: int | None = None, stall: float = 0.0,
+                 send_length: bool = True) -> None:
         self.status = status
+        self.send_length = send_length  # False: no Content-Length, the end of the body is the close
         self.headers = dict(headers or {})
         self.body = body
         self.content_length = len(body) if content_length is None else content_length
@@ -49,7 +51,10 @@ class HostileServer(LoopbackServer):
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(reply.content_length))
+                if reply.send_length:
+                    self.send_header("Content-Length", str(reply.content_length))
+                else:
+                    self.close_connection = True
                 self.end_headers()
                 try:
                     if self.command != "HEAD":
