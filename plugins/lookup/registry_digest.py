@@ -29,10 +29,11 @@ options:
   output:
     description:
       - V(digest) returns C(sha256:...).
-      - V(pinned) returns the term as written, with any digest in it replaced by the resolved one:
+      - V(pinned) returns the term as written, with any digest in it replaced by the resolved one;
         V(alpine:3) gives V(alpine:3@sha256:...). The tag is kept so a reader sees what was
-        pinned; the digest alone decides what is pulled. (The modules' RV(drc.registry.registry_manifest_info#module:pinned)
-        is the normalised C(<full name>@<digest>) instead.)
+        pinned; the digest alone decides what is pulled.
+      - The C(pinned) result of M(drc.registry.registry_manifest_info) is the normalised
+        C(<full name>@<digest>) instead, for example C(docker.io/library/alpine@sha256:...).
     type: str
     choices: [digest, pinned]
     default: digest
