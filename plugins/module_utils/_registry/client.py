@@ -12,6 +12,8 @@ from urllib.parse import quote, urljoin
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import (
     Authenticator, parse_challenges, repository_scope)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    digest_problem, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, RegistryError, http_error, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -45,8 +47,8 @@ def is_loopback(host: str) -> bool:
 
 def _read_limited(response, limit: int, what: str) -> bytes:
     """Read a streamed body, refusing more than ``limit`` bytes."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = parse_decimal_header(response.headers.get("Content-Length"))
+    if declared is not None and declared > limit:
         response.close()
         raise RegistryError("%s is %s bytes, more than the %d bytes allowed" % (what, declared, limit))
     chunks, total = [], 0
@@ -57,6 +59,19 @@ def _read_limited(response, limit: int, what: str) -> bytes:
             raise RegistryError("%s is more than the %d bytes allowed" % (what, limit))
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _header_digest(response, method: str, url: str) -> str | None:
+    """Docker-Content-Digest, when sent, must be a digest: it is returned and used to fetch."""
+    value = response.headers.get("Docker-Content-Digest")
+    if value is None:
+        return None
+    problem = digest_problem(value)
+    if problem is not None:
+        raise RegistryError("%s %s: the registry's Docker-Content-Digest header is unusable: %s"
+                            % (method, redact_url(response.url or url), problem), method=method,
+                            url=response.url or url)
+    return value
 
 
 class RegistryClient:
@@ -229,10 +244,9 @@ class RegistryClient:
                                 headers={"Accept": mt.MANIFEST_ACCEPT},
                                 what="manifest %s:%s" % (repository, reference))
         release(response)
-        length = response.headers.get("Content-Length")
-        return {"digest": response.headers.get("Docker-Content-Digest"),
+        return {"digest": _header_digest(response, "HEAD", url),
                 "media_type": mt.base_type(response.headers.get("Content-Type")) or None,
-                "size": int(length) if length and length.isdigit() else None}
+                "size": parse_decimal_header(response.headers.get("Content-Length"))}
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         """GET a manifest; by digest it must hash to that digest."""
@@ -241,7 +255,7 @@ class RegistryClient:
                                 headers={"Accept": mt.MANIFEST_ACCEPT},
                                 what="manifest %s:%s" % (repository, reference))
         raw = _read_limited(response, MAX_MANIFEST_SIZE, "the manifest %s:%s" % (repository, reference))
-        header_digest = response.headers.get("Docker-Content-Digest")
+        header_digest = _header_digest(response, "GET", url)
         by_digest = ":" in reference
         algorithm = reference.split(":", 1)[0] if by_digest else (
             header_digest.split(":", 1)[0] if header_digest and ":" in header_digest else "sha256")
@@ -294,8 +308,7 @@ class RegistryClient:
                 return None
             raise
         release(response)
-        length = response.headers.get("Content-Length")
-        return int(length) if length and length.isdigit() else None
+        return parse_decimal_header(response.headers.get("Content-Length"))
 
     def get_blob_bytes(self, repository: str, digest: str, limit: int = MAX_CONFIG_SIZE) -> bytes:
         """A small blob (an image config) in memory, verified against its digest."""

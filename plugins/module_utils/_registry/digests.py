@@ -27,14 +27,20 @@ class InvalidDigest(ValueError):
     """A digest that breaks the grammar or uses an algorithm we cannot verify."""
 
 
+def shown(value, limit: int = 100) -> str:
+    """``repr`` of a value for a message, cut to ``limit`` characters: a server chose it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...(%d characters)" % len(text)
+
+
 def digest_problem(digest) -> str | None:
     """Why ``digest`` is not a digest we can verify, or None when it is one."""
     if not isinstance(digest, str) or DIGEST_RE.fullmatch(digest) is None:
-        return "digest %r is not of the form algorithm:hex" % (digest,)
+        return "digest %s is not of the form algorithm:hex" % shown(digest)
     algorithm, encoded = digest.split(":", 1)
     if algorithm not in DIGEST_HEX_LENGTHS:
-        return "digest algorithm %r is not supported (use one of %s)" % (
-            algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS)))
+        return "digest algorithm %s is not supported (use one of %s)" % (
+            shown(algorithm), ", ".join(sorted(DIGEST_HEX_LENGTHS)))
     length = DIGEST_HEX_LENGTHS[algorithm]
     if len(encoded) != length or _LOWER_HEX_RE.fullmatch(encoded) is None:
         return "a %s digest must be exactly %d lowercase hexadecimal characters" % (algorithm, length)
@@ -50,7 +56,7 @@ def validate_digest(digest, what: str = "digest") -> str:
     """Return ``digest`` unchanged, or raise InvalidDigest naming ``what`` and the value."""
     problem = digest_problem(digest)
     if problem is not None:
-        raise InvalidDigest("invalid %s %r: %s" % (what, digest, problem))
+        raise InvalidDigest("invalid %s %s: %s" % (what, shown(digest), problem))
     return digest
 
 
