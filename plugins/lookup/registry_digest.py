@@ -25,6 +25,15 @@ options:
     description:
       - Return the digest of the child for this platform, C(os/architecture[/variant]), instead of
         the index digest. Costs a C(GET) of the index per term.
+      - The child is the one containerd would pick, with the same normalisation and fallbacks as
+        O(drc.registry.registry_manifest_info#module:platform) (plain V(linux/amd64) never takes an
+        V(amd64/v3) child).
+    type: str
+  os_version:
+    description:
+      - With O(platform), ask for this C(os.version) too, as
+        O(drc.registry.registry_manifest_info#module:os_version) does (a Windows host version
+        such as V(10.0.20348.2700), or an exact string for other systems).
     type: str
   output:
     description:
@@ -103,7 +112,10 @@ class LookupModule(LookupBase):
         if concurrency is None or concurrency < 1:
             raise AnsibleLookupError("concurrency must be 1 or more, got %s" % concurrency)
         try:
-            platform = parse_platform(self.get_option("platform")) if self.get_option("platform") else None
+            if self.get_option("os_version") is not None and not self.get_option("platform"):
+                raise ValueError("os_version needs platform")
+            platform = (parse_platform(self.get_option("platform"), self.get_option("os_version"))
+                        if self.get_option("platform") else None)
         except ValueError as exc:
             raise AnsibleLookupError(str(exc))
         options = connection_options(self)

@@ -158,7 +158,10 @@ def parse(specifier) -> Platform:
         raise ValueError("invalid platform %r: arm64 variant %r is none of v8, v8.1 ... v8.9, v9, "
                          "v9.1 ... v9.7" % (specifier, platform.variant))
     os_version = _decode_option(os_match.group(2) or "", specifier)
-    return with_os_version(platform, os_version) if os_version else platform
+    try:
+        return with_os_version(platform, os_version) if os_version else platform
+    except ValueError as exc:
+        raise ValueError("invalid platform %r: %s" % (specifier, exc))
 
 
 def with_os_version(platform: Platform, os_version: str | None) -> Platform:
