@@ -27,7 +27,7 @@ class InvalidDigest(ValueError):
     """A digest that breaks the grammar or uses an algorithm we cannot verify."""
 
 
-def shown(value, limit: int = 100) -> str:
+def shown(value, limit: int = 200) -> str:
     """``repr`` of a value for a message, cut to ``limit`` characters: a server chose it."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "...(%d characters)" % len(text)

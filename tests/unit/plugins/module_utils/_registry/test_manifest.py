@@ -116,3 +116,26 @@ def test_children_report_normalised_platforms():
     assert children[1]["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8", "os_version": None,
                                        "os_features": []}
     assert children[3]["platform"]["os_version"] == "10.0.17763.1"
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ({"digest": "latest"}, "digest 'latest' is not of the form algorithm:hex"),
+    ({"digest": "sha256:" + "a" * 64 + "\n"}, "is not of the form algorithm:hex"),
+    ({"digest": "md5:" + "a" * 32}, "algorithm 'md5' is not supported"),
+    ({"digest": "sha256:" + "A" * 64}, "lowercase hexadecimal"),
+    ({"digest": None}, "None is not of the form"),
+    ({}, "None is not of the form"),
+    ({"digest": "x" * 100000}, "...(100002 characters)"),   # a hostile value is cut in the message
+    ("sha256:" + "a" * 64, "is not a JSON object"),
+])
+def test_index_children_must_have_valid_digests(entry, fragment):
+    body = dict(INDEX, manifests=INDEX["manifests"][:1] + [entry])
+    with pytest.raises(ManifestError) as caught:
+        Manifest(json.dumps(body).encode(), mt.OCI_INDEX)
+    assert "child 1 of the index" in str(caught.value) and fragment in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+def test_an_image_manifest_is_not_checked_for_children():
+    body = dict(IMAGE, manifests=[{"digest": "latest"}])
+    assert not Manifest(json.dumps(body).encode(), mt.OCI_MANIFEST).is_index
