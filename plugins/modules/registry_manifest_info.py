@@ -30,7 +30,7 @@ options:
       - The child is the one containerd (C(ctr pull --platform)) would pick. Names are normalised
         (V(x86_64) is V(amd64), V(aarch64) is V(arm64), V(armhf) is V(arm/v7), V(armel) is
         V(arm/v6), V(i386) is V(386); V(arm64) means V(v8) and V(arm) means V(v7) when no variant
-        is given). A variant must match exactly, then these fall back, best first:
+        is given). A variant must match exactly, then these fall back, best first;
         V(amd64/v3) takes V(amd64/v2), V(amd64) then V(386) (plain V(amd64) never takes an
         V(amd64/v3) child); V(arm/v7) takes V(arm/v6) then V(arm/v5); V(arm64) takes 32-bit
         V(arm/v8) down to V(arm/v5).

@@ -7,7 +7,8 @@ import json
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry import platforms
-from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 (re-exported)
+# Some names are imported for the callers that still import them from here.
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
     digest_of, digest_problem, sha256_digest)
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024

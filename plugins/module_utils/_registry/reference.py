@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 (re-exported)
+# Some names are imported for the callers that still import them from here.
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
     DIGEST_HEX_LENGTHS, DIGEST_RE, digest_problem, is_digest)
 
 DEFAULT_INDEX = "docker.io"
