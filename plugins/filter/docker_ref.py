@@ -24,6 +24,8 @@ options:
     description:
       - The registry to use when the reference names none, for example V(https://myreg:5000)
         or V(myreg:5000). Without it, a reference with no registry is on V(docker.io).
+      - Its host must contain a V(.) or a V(:port), or be V(localhost), as Docker requires of a
+        registry host, so that the familiar names on it name it again.
     type: string
 seealso:
   - plugin: drc.registry.registry_digest
@@ -61,14 +63,18 @@ _value:
       type: dict
       sample: {"name": "docker.io", "official": true, "scheme": "https"}
     official:
-      description: True for Docker Hub official images (C(library/...)).
+      description: True for Docker Hub official images (C(library/<name>), one component after C(library/)).
       type: bool
     remote_name:
       description: The repository path on the registry.
       type: str
       sample: library/mongo
     local_name:
-      description: The familiar name.
+      description:
+        - The familiar name, as Docker shortens it, which parses back to the same repository.
+        - On Docker Hub the registry is left out, and C(library/) too when one component follows it
+          (V(library/a/b) stays V(library/a/b)). A Docker Hub path whose first component reads as a
+          registry host (V(localhost), or one with a V(.)) keeps V(docker.io/).
       type: str
       sample: mongo
     canonical_name:

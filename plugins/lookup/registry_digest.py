@@ -25,6 +25,15 @@ options:
     description:
       - Return the digest of the child for this platform, C(os/architecture[/variant]), instead of
         the index digest. Costs a C(GET) of the index per term.
+      - The child is the one containerd would pick, with the same normalisation and fallbacks as
+        O(drc.registry.registry_manifest_info#module:platform) (plain V(linux/amd64) never takes an
+        V(amd64/v3) child).
+    type: str
+  os_version:
+    description:
+      - With O(platform), ask for this C(os.version) too, as
+        O(drc.registry.registry_manifest_info#module:os_version) does (a Windows host version
+        such as V(10.0.20348.2700), or an exact string for other systems).
     type: str
   output:
     description:
@@ -84,6 +93,7 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -110,7 +120,10 @@ class LookupModule(LookupBase):
         if concurrency is None or concurrency < 1:
             raise AnsibleLookupError("concurrency must be 1 or more, got %s" % concurrency)
         try:
-            platform = parse_platform(self.get_option("platform")) if self.get_option("platform") else None
+            if self.get_option("os_version") is not None and not self.get_option("platform"):
+                raise InputError("os_version needs platform")
+            platform = (parse_platform(self.get_option("platform"), self.get_option("os_version"))
+                        if self.get_option("platform") else None)
         except RegistryError as exc:
             raise AnsibleLookupError(str(exc))
         options = connection_option_values(self)

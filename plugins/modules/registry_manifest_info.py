@@ -27,9 +27,27 @@ options:
     description:
       - Describe the child of a multi-platform index for this platform,
         C(os/architecture[/variant]), for example V(linux/arm64) or V(linux/arm/v7).
-      - Usual aliases apply (V(x86_64) is V(amd64), V(aarch64) is V(arm64); V(arm64) means V(v8) and
-        V(arm) means V(v7) when no variant is given).
+      - The child is the one containerd (C(ctr pull --platform)) would pick. Names are normalised
+        (V(x86_64) is V(amd64), V(aarch64) is V(arm64), V(armhf) is V(arm/v7), V(armel) is
+        V(arm/v6), V(i386) is V(386); V(arm64) means V(v8) and V(arm) means V(v7) when no variant
+        is given). A variant must match exactly, then these fall back, best first;
+        V(amd64/v3) takes V(amd64/v2), V(amd64) then V(386) (plain V(amd64) never takes an
+        V(amd64/v3) child); V(arm/v7) takes V(arm/v6) then V(arm/v5); V(arm64) takes 32-bit
+        V(arm/v8) down to V(arm/v5).
+      - A child declaring C(os.features) is only taken when they are all asked for, with
+        containerd's syntax C(os(os.version+feature+...\)/architecture[/variant]) (on Windows
+        C(win32k) never counts).
       - For a single-platform image, its config must match the platform.
+    type: str
+  os_version:
+    description:
+      - With O(platform), ask for this C(os.version) too.
+      - For Windows, the version of the host, C(major.minor.build[.revision]) (for example
+        V(10.0.20348.2700)), matched as containerd does; a child without C(os.version) matches,
+        otherwise major and minor must be equal and, before build 20348, the build too; from
+        build 20348 on, children built for the previous long-term release up to the host's build
+        match.
+      - For other systems, the child's C(os.version) must be exactly this string.
     type: str
   config:
     description:
@@ -64,6 +82,13 @@ EXAMPLES = r"""
     platform: linux/arm64
     config: true
   register: alpine_arm64
+
+- name: The Windows Server 2022 image of a multi-platform image
+  drc.registry.registry_manifest_info:
+    reference: mcr.microsoft.com/windows/nanoserver:ltsc2022
+    platform: windows/amd64
+    os_version: 10.0.20348.2700
+  register: nanoserver
 
 - name: Pin the deployment to the digest
   ansible.builtin.debug:
@@ -105,7 +130,8 @@ platforms:
       description: The child's size.
       type: int
     platform:
-      description: C(os), C(architecture), C(variant) and C(os_version), normalised.
+      description: C(os), C(architecture), C(variant), C(os_version) and C(os_features) (a list),
+        normalised.
       type: dict
 config:
   description: The image config.
@@ -151,14 +177,17 @@ def main():
         argument_spec=argument_spec(
             reference=dict(type="str", required=True),
             platform=dict(type="str"),
+            os_version=dict(type="str"),
             config=dict(type="bool", default=False),
         ),
+        required_by={"os_version": "platform"},
         supports_check_mode=True,
     )
     registry = RegistryModule(module)
     params = module.params
     try:
-        platform = parse_platform(params["platform"]) if params["platform"] is not None else None
+        platform = (parse_platform(params["platform"], params["os_version"])
+                    if params["platform"] is not None else None)
         reference = parse_image_reference(params["reference"])
         result = describe_image(registry.connect(reference), reference, platform,
                                 params["config"], warn=module.warn)

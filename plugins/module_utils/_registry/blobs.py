@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.connection import read_bounded
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    DigestHasher, digest_of, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
-from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import digest_of
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
@@ -29,8 +27,7 @@ def blob_path(repository: str, digest: str) -> str:
 
 
 def _declared_size(response) -> int | None:
-    value = response.headers.get("Content-Length")
-    return int(value) if value and value.isascii() and value.isdigit() else None
+    return parse_decimal_header(response.headers.get("Content-Length"))
 
 
 def head_blob(connection, repository: str, digest: str) -> int | None:
@@ -77,8 +74,7 @@ def _already_written(out, hasher, expected_size: int | None) -> int:
 
 def _range_total(response) -> int | None:
     """The complete length in ``Content-Range: bytes 10-99/100``."""
-    total = response.headers.get("Content-Range", "").rpartition("/")[2].strip()
-    return int(total) if total.isascii() and total.isdigit() else None
+    return parse_decimal_header(response.headers.get("Content-Range", "").rpartition("/")[2])
 
 
 def _resumes_at(response, offset: int) -> bool:
@@ -119,8 +115,7 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
     it; a server that ignores Range makes the download start over. Raises on any mismatch.
     """
     validate_digest(digest)
-    algorithm = digest.split(":", 1)[0]
-    hasher = hashlib.new(algorithm)
+    hasher = DigestHasher.for_digest(digest)
     written = _already_written(out, hasher, expected_size)
     interruptions = 0
     limit = expected_size
@@ -137,13 +132,13 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
             release(response)
             out.seek(0)
             out.truncate()
-            hasher, written = hashlib.new(algorithm), 0
+            hasher, written = DigestHasher.for_digest(digest), 0
             continue
         if written and not _resumes_at(response, written):
             connection.log("the server ignored Range; downloading %s from the start" % digest)
             out.seek(0)
             out.truncate()
-            hasher, written = hashlib.new(algorithm), 0
+            hasher, written = DigestHasher.for_digest(digest), 0
         if limit is None:
             limit = _declared_size(response) if response.status_code == 200 else _range_total(response)
         if limit is None:
@@ -176,7 +171,7 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
     if written != limit:
         raise DigestMismatch("blob %s is %d bytes, not the %d bytes %s" % (
             digest, written, limit, "expected" if expected_size is not None else "declared"))
-    actual = "%s:%s" % (algorithm, hasher.hexdigest())
+    actual = hasher.digest()
     if actual != digest:
         raise DigestMismatch("blob %s in %s hashes to %s: refusing content that does not match "
                              "its digest" % (digest, repository, actual))

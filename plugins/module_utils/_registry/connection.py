@@ -17,6 +17,8 @@ from urllib.parse import urljoin
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import (
     Authenticator, parse_challenges)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, RegistryError, http_error, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -85,8 +87,8 @@ class BodyCutShort(RegistryError):
 
 def read_bounded(response, limit: int, what: str) -> bytes:
     """Read a streamed body, refusing more than ``limit`` bytes and reporting a cut body."""
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    declared = parse_decimal_header(response.headers.get("Content-Length"))
+    if declared is not None and declared > limit:
         response.close()
         raise RegistryError("%s is %s bytes, more than the %d bytes allowed" % (what, declared, limit))
     chunks, total = [], 0

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import DigestHasher
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 
@@ -24,13 +24,11 @@ def file_digest(path: str, algorithm: str = "sha256") -> tuple:
     """(digest, size) of a file, read in chunks; (None, None) when there is no such file."""
     if not os.path.isfile(path):
         return None, None
-    hasher = hashlib.new(algorithm)
-    size = 0
+    hasher = DigestHasher(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             hasher.update(chunk)
-            size += len(chunk)
-    return "%s:%s" % (algorithm, hasher.hexdigest()), size
+    return hasher.digest(), hasher.size
 
 
 def blob_destination(dest: str, digest: str) -> str:

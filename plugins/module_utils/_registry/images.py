@@ -41,7 +41,8 @@ def _check_single_platform(connection, repository: str, manifest, wanted: dict, 
         config = config if config is not None else image_config(connection, repository, manifest)
         have = normalise_platform({"os": config.get("os"), "architecture": config.get("architecture"),
                                    "variant": config.get("variant"),
-                                   "os.version": config.get("os.version")})
+                                   "os.version": config.get("os.version"),
+                                   "os.features": config.get("os.features")})
     if not platform_matches(wanted, have):
         raise RegistryError("platform %s is not available: %s is a single-platform image for %s"
                             % (platform_string(wanted), manifest.digest, platform_string(have)))

@@ -1,34 +1,23 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""Manifest and index model, digest helpers and platform matching."""
+"""Manifest and index model; platform choice delegated to platforms.py, digests to digests.py."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry import platforms
+# Some names are imported for the callers that still import them from here.
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
+    digest_of, digest_problem, sha256_digest)
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
-
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
-                 "armel": "arm", "i386": "386", "i686": "386"}
-
-
-_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
 
 
 class ManifestError(RegistryError):
     """A manifest that cannot be used: bad JSON, wrong digest, unknown type."""
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return "%s:%s" % (algorithm, hashlib.new(algorithm, data).hexdigest())
 
 
 def detect_media_type(content_type: str | None, body: dict) -> str:
@@ -64,6 +53,23 @@ class Manifest:
         self.media_type = detect_media_type(content_type, body)
         self.digest = digest or sha256_digest(raw)
         self.size = len(raw)
+        if self.is_index:
+            self._check_entries()
+
+    def _check_entries(self) -> None:
+        """Every child of an index is an object with a valid digest: a child is fetched by it."""
+        entries = self.body.get("manifests")
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            raise ManifestError("the index %s has a 'manifests' field that is not a list" % self.digest)
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ManifestError("child %d of the index %s is not a JSON object" % (position, self.digest))
+            problem = digest_problem(entry.get("digest"))
+            if problem is not None:
+                raise ManifestError("child %d of the index %s is unusable: %s"
+                                    % (position, self.digest, problem))
 
     @property
     def is_index(self) -> bool:
@@ -73,19 +79,19 @@ class Manifest:
     def is_schema1(self) -> bool:
         return mt.is_schema1(self.media_type)
 
+    def entries(self) -> list:
+        """The child descriptors of an index, as written (checked when the index was read)."""
+        entries = self.body.get("manifests") if self.is_index else None
+        return entries if isinstance(entries, list) else []
+
     def children(self) -> list:
         """One entry per child of an index: digest, media_type, size, platform."""
-        out = []
-        for entry in self.body.get("manifests") or []:
-            if not isinstance(entry, dict):
-                continue
-            out.append({
-                "digest": entry.get("digest"),
-                "media_type": entry.get("mediaType"),
-                "size": entry.get("size"),
-                "platform": normalise_platform(entry.get("platform") or {}),
-            })
-        return out
+        return [{
+            "digest": entry.get("digest"),
+            "media_type": entry.get("mediaType"),
+            "size": entry.get("size"),
+            "platform": normalise_platform(entry.get("platform") or {}),
+        } for entry in self.entries()]
 
     def config_descriptor(self) -> dict | None:
         config = self.body.get("config")
@@ -95,63 +101,53 @@ class Manifest:
         return [layer for layer in self.body.get("layers") or [] if isinstance(layer, dict)]
 
 
-def parse_platform(value: str) -> dict:
-    """``linux/arm64/v8`` -> normalised platform dict. Raises ValueError naming the input."""
-    if not isinstance(value, str) or not value.strip():
-        raise InputError("invalid platform %r: expected os/architecture[/variant], e.g. linux/amd64"
-                         % (value,))
-    parts = value.strip().split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise InputError("invalid platform %r: expected os/architecture[/variant], e.g. linux/amd64"
-                         % value)
-    return normalise_platform({"os": parts[0], "architecture": parts[1],
-                               "variant": parts[2] if len(parts) == 3 else None},
-                              fill_variant=False)
+def parse_platform(value: str, os_version: str | None = None) -> dict:
+    """``linux/arm64/v8`` -> the wanted platform, normalised. Raises InputError naming the input.
+
+    The syntax and rules are containerd's (see platforms.py); ``os_version`` asks for an
+    os.version (a Windows host's version, or an exact one for other systems).
+    """
+    try:
+        wanted = platforms.with_os_version(platforms.parse(value), os_version)
+    except ValueError as exc:
+        raise InputError(str(exc))
+    return _as_dict(wanted, fill_variant=False)
+
+
+def _as_dict(platform: platforms.Platform, fill_variant: bool) -> dict:
+    shown = platforms.display(platform)
+    if not fill_variant:
+        shown["variant"] = platforms.normalize(platform).variant or None
+    return shown
 
 
 def normalise_platform(platform: dict, fill_variant: bool = True) -> dict:
-    """Apply the usual aliases: x86_64->amd64, aarch64->arm64, arm64 implies v8, arm means v7."""
-    os_name = str(platform.get("os") or "").lower()
-    arch = str(platform.get("architecture") or "").lower()
-    arch = _ARCH_ALIASES.get(arch, arch)
-    variant = platform.get("variant") or None
-    if isinstance(variant, str):
-        variant = variant.lower()
-        if variant.isdigit():
-            variant = "v" + variant
-    if fill_variant and variant is None:
-        variant = _DEFAULT_VARIANTS.get(arch)
-    return {"os": os_name, "architecture": arch, "variant": variant,
-            "os_version": platform.get("os.version") or platform.get("os_version") or None}
+    """A platform object (``os.version`` keys) or our dict, normalised as containerd does.
+
+    With ``fill_variant`` the implied variants are written (arm64 is v8, arm is v7), as reported.
+    """
+    if not isinstance(platform, dict):
+        platform = {}
+    return _as_dict(platforms.from_display(platform), fill_variant)
 
 
 def platform_string(platform: dict) -> str:
-    text = "%s/%s" % (platform.get("os"), platform.get("architecture"))
-    if platform.get("variant"):
-        text += "/" + platform["variant"]
-    return text
+    """``os/arch[/variant]``, with ``(os.version+features)`` after the os when there are any."""
+    return platforms.to_string(platforms.from_display(platform))
 
 
 def platform_matches(wanted: dict, candidate: dict) -> bool:
-    """Does a normalised index entry satisfy the wanted platform?"""
-    if wanted["os"] != candidate["os"] or wanted["architecture"] != candidate["architecture"]:
-        return False
-    want_variant = wanted.get("variant")
-    if want_variant is None:
-        want_variant = normalise_platform(wanted)["variant"]
-    if want_variant is not None and want_variant != candidate.get("variant"):
-        return False
-    if wanted.get("os_version") and wanted["os_version"] != candidate.get("os_version"):
-        return False
-    return True
+    """Does a platform satisfy the wanted one, by containerd's ``platforms.Only`` rules?"""
+    return platforms.only(platforms.from_display(wanted)).match(platforms.from_display(candidate))
 
 
 def select_platform(index: Manifest, wanted: dict) -> dict:
-    """Pick the child of an index for a platform; the error lists what is available."""
-    children = index.children()
-    for child in children:
-        if platform_matches(wanted, child["platform"]):
-            return child
-    available = ", ".join(sorted(set(platform_string(c["platform"]) for c in children))) or "none"
+    """The child of an index containerd would pick for a platform; the error lists what is there."""
+    entries = index.entries()
+    best = platforms.only(platforms.from_display(wanted)).best(
+        [platforms.from_descriptor(entry.get("platform")) for entry in entries])
+    if best is not None:
+        return index.children()[best]
+    available = ", ".join(sorted(set(platform_string(c["platform"]) for c in index.children()))) or "none"
     raise ManifestError("platform %s is not in the index %s; available: %s"
                         % (platform_string(wanted), index.digest, available))

@@ -7,35 +7,32 @@ from urllib.parse import quote
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    DIGEST_HEX_LENGTHS, digest_of, digest_problem, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    DigestMismatch, InputError, RegistryError, redact_url)
+    DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    MAX_MANIFEST_SIZE, Manifest, ManifestError, digest_of)
+    MAX_MANIFEST_SIZE, Manifest, ManifestError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
-SUPPORTED_ALGORITHMS = ("sha256", "sha384", "sha512")
 
 
 def manifest_path(repository: str, reference: str) -> str:
     return "/v2/%s/manifests/%s" % (repository, quote(reference, safe=":"))
 
 
-def _size(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() else None
-
-
-def checked_header_digest(connection, response, repository: str, reference: str) -> str | None:
-    """Docker-Content-Digest when it is a well-formed digest; a malformed one is ignored (warned)."""
+def checked_header_digest(response, method: str) -> str | None:
+    """Docker-Content-Digest, when sent, must be a digest: it is returned and may be pinned."""
     value = response.headers.get("Docker-Content-Digest")
     if value is None:
         return None
-    try:
-        return validate_digest(value)
-    except InputError:
-        connection.warn("ignoring the malformed Docker-Content-Digest %r the registry sent for %s:%s"
-                        % (value[:100], repository, reference))
-        return None
+    problem = digest_problem(value)
+    if problem is not None:
+        raise RegistryError("%s %s: the registry's Docker-Content-Digest header is unusable: %s"
+                            % (method, redact_url(response.url), problem), method=method,
+                            url=response.url)
+    return value
 
 
 def head_manifest(connection, repository: str, reference: str) -> dict:
@@ -45,9 +42,9 @@ def head_manifest(connection, repository: str, reference: str) -> dict:
                                   headers={"Accept": mt.MANIFEST_ACCEPT},
                                   what="manifest %s:%s" % (repository, reference))
     release(response)
-    return {"digest": checked_header_digest(connection, response, repository, reference),
+    return {"digest": checked_header_digest(response, "HEAD"),
             "media_type": mt.base_type(response.headers.get("Content-Type")) or None,
-            "size": _size(response.headers.get("Content-Length"))}
+            "size": parse_decimal_header(response.headers.get("Content-Length"))}
 
 
 def get_manifest(connection, repository: str, reference: str) -> Manifest:
@@ -56,11 +53,11 @@ def get_manifest(connection, repository: str, reference: str) -> Manifest:
     raw, response = connection.get_bounded(manifest_path(repository, reference),
                                            [repository_scope(repository)], MAX_MANIFEST_SIZE,
                                            "the " + what, headers={"Accept": mt.MANIFEST_ACCEPT})
-    header_digest = checked_header_digest(connection, response, repository, reference)
+    header_digest = checked_header_digest(response, "GET")
     by_digest = ":" in reference
     algorithm = reference.split(":", 1)[0] if by_digest else (
         header_digest.split(":", 1)[0] if header_digest and ":" in header_digest else "sha256")
-    if algorithm not in SUPPORTED_ALGORITHMS:
+    if algorithm not in DIGEST_HEX_LENGTHS:
         algorithm = "sha256"
     actual = digest_of(raw, algorithm)
     if by_digest and actual != reference:

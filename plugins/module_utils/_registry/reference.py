@@ -1,9 +1,9 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
 """Image reference grammar and normalisation, as Docker's distribution/reference does it.
 
-Standard library only (errors.py is too): the docker_ref filter imports no HTTP library.
-Everything but the filter works on the frozen ``ImageReference``; the filter alone turns it into
-its documented dict.
+Standard library only (with errors.py and digests.py): the docker_ref filter imports no HTTP
+library. Everything but the filter works on the frozen ``ImageReference``; the filter alone turns
+it into its documented dict.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+
+# Some names are imported for the callers that still import them from here.
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
+    DIGEST_HEX_LENGTHS, DIGEST_RE, digest_problem, is_digest)
 
 DEFAULT_INDEX = "docker.io"
 LEGACY_DEFAULT_INDEX = "index.docker.io"
@@ -28,14 +32,11 @@ _DOMAIN_NAME = _DOMAIN_COMPONENT + r"(?:\." + _DOMAIN_COMPONENT + r")*"
 _IPV6 = r"\[[a-fA-F0-9:]+\]"
 _DOMAIN = r"(?:" + _DOMAIN_NAME + r"|" + _IPV6 + r")(?::[0-9]+)?"
 
-PATH_RE = re.compile(r"^" + _PATH + r"$")
-DOMAIN_RE = re.compile(r"^" + _DOMAIN + r"$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
-DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-IMAGE_ID_RE = re.compile(r"^[a-f0-9]{64}$")
-
-# Digest algorithms Docker knows, with the length of their lowercase hex encoding.
-DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+# Applied with fullmatch only: "$" would also accept a trailing newline.
+PATH_RE = re.compile(_PATH)
+DOMAIN_RE = re.compile(_DOMAIN)
+TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+IMAGE_ID_RE = re.compile(r"[a-f0-9]{64}")
 
 
 class InvalidReference(InputError):
@@ -53,20 +54,9 @@ def validate_digest(digest: str, original: str | None = None) -> str:
     """
     shown = digest if original is None else original
     what = "digest" if original is None else "image reference"
-
-    def bad(reason: str) -> InvalidReference:
-        return InvalidReference("invalid %s %r: %s" % (what, shown, reason))
-
-    if not isinstance(digest, str) or not DIGEST_RE.match(digest):
-        raise bad("digest %r is not of the form algorithm:hex" % (digest,))
-    algorithm, hex_part = digest.split(":", 1)
-    if algorithm not in DIGEST_HEX_LENGTHS:
-        raise bad("digest algorithm %r is not supported (use one of %s)"
-                  % (algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS))))
-    length = DIGEST_HEX_LENGTHS[algorithm]
-    if len(hex_part) != length or not re.match(r"^[a-f0-9]+$", hex_part):
-        raise bad("a %s digest must be exactly %d lowercase hexadecimal characters"
-                  % (algorithm, length))
+    problem = digest_problem(digest)
+    if problem is not None:
+        raise InvalidReference("invalid %s %r: %s" % (what, shown, problem))
     return digest
 
 
@@ -86,7 +76,7 @@ def parse_index(index: str) -> dict:
         raise InvalidReference("invalid registry index %r: it must be a non-empty string" % (index,))
     scheme, name = _split_scheme(index, "registry index")
     name = name.rstrip("/")
-    if not DOMAIN_RE.match(name):
+    if not DOMAIN_RE.fullmatch(name):
         raise InvalidReference("invalid registry index %r: %r is not a host name with an optional :port"
                                % (index, name))
     if name == LEGACY_DEFAULT_INDEX:
@@ -109,7 +99,7 @@ def _split_remainder(value: str, remainder: str) -> tuple[str, str | None, str |
     last = remainder.rfind(":")
     if last != -1 and "/" not in remainder[last:]:
         remainder, tag = remainder[:last], remainder[last + 1:]
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise _fail(value, "tag %r must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" % tag)
     return remainder, tag, digest
 
@@ -127,10 +117,23 @@ def _split_name(value: str, name: str, scheme: str | None, default_index: str | 
         index = parse_index(scheme + "://" + first)
         return index, rest
     if sep and _is_domain(first):
-        if not DOMAIN_RE.match(first):
+        if not DOMAIN_RE.fullmatch(first):
             raise _fail(value, "registry host %r is not a valid host name with an optional :port" % first)
         return parse_index(first), rest
-    return parse_index(default_index or DEFAULT_INDEX), name
+    return parse_default_index(default_index), name
+
+
+def parse_default_index(default_index: str | None) -> dict:
+    """The registry of names that write none; it must read as a host, or familiar names would not."""
+    if default_index is None:
+        return parse_index(DEFAULT_INDEX)
+    index = parse_index(default_index)
+    if not _is_domain(index["name"]):
+        # "myreg/app" names docker.io/myreg/app: a name on this registry could not be written.
+        raise InvalidReference("invalid registry index %r: %r must contain a '.' or a ':port', or be "
+                               "localhost, to be told from a Docker Hub namespace"
+                               % (default_index, index["name"]))
+    return index
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,10 @@ def parse_image_reference(value: str, default_index: str | None = None,
         raise InvalidReference("invalid image reference '': it is empty")
     if value != value.strip() or any(c.isspace() for c in value):
         raise _fail(value, "it contains white space")
-    if IMAGE_ID_RE.match(value):
+    if IMAGE_ID_RE.fullmatch(value):
         raise _fail(value, "a 64-character hexadecimal string is an image id, not a repository name")
+    if default_index is not None:
+        parse_default_index(default_index)
     scheme, rest = _split_scheme(value)
     index, remainder = _split_name(value, rest, scheme, default_index)
     from_default = remainder == rest and default_index is not None
@@ -224,7 +229,7 @@ def parse_image_reference(value: str, default_index: str | None = None,
         raise _fail(value, "the repository path is empty")
     if path.lower() != path:
         raise _fail(value, "repository name must be lowercase")
-    if not PATH_RE.match(path):
+    if not PATH_RE.fullmatch(path):
         raise _fail(value, "repository path %r must be lowercase components of [a-z0-9] "
                            "separated by '/', joined inside by '.', '_', '__' or dashes" % path)
     if index["official"] and "/" not in path:
@@ -252,14 +257,35 @@ def registry_url(index: dict) -> str:
     return "%s://%s" % (index["scheme"], host)
 
 
+def familiar_path(path: str) -> str:
+    """Docker's familiar form of a Docker Hub path: ``library/x`` is ``x``; ``library/x/y`` stays."""
+    if path.startswith(OFFICIAL_PREFIX) and "/" not in path[len(OFFICIAL_PREFIX):]:
+        return path[len(OFFICIAL_PREFIX):]
+    return path
+
+
+def familiar_name(index: dict, path: str) -> str:
+    """The shortest name that parses back to the same repository.
+
+    Docker's rules (distribution/reference ``FamiliarName``): on Docker Hub the host is dropped and
+    ``library/`` too when one component follows it; elsewhere the host stays. One exception, so
+    the name always parses back to the same repository: a Docker Hub path whose first component
+    reads as a host (``localhost``, or one with a '.') keeps ``docker.io/``.
+    """
+    if not index["official"]:
+        return index["name"] + "/" + path
+    familiar = familiar_path(path)
+    first = familiar.split("/", 1)[0]
+    if "/" in familiar and _is_domain(first):
+        return index["name"] + "/" + familiar
+    return familiar
+
+
 def _describe(index: dict, path: str, tag: str | None, digest: str | None) -> dict:
-    official = index["official"] and path.startswith(OFFICIAL_PREFIX)
-    if index["official"]:
-        local_name = path[len(OFFICIAL_PREFIX):] if official else path
-        canonical_name = index["name"] + "/" + local_name
-    else:
-        local_name = index["name"] + "/" + path
-        canonical_name = local_name
+    # An official image is library/<one component>; library/a/b is not one (Docker agrees).
+    official = index["official"] and familiar_path(path) != path
+    local_name = familiar_name(index, path)
+    canonical_name = index["name"] + "/" + (familiar_path(path) if index["official"] else path)
     full_name = index["name"] + "/" + path
     if digest:
         string = full_name + "@" + digest

@@ -7,19 +7,19 @@ import re
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 
-_VERSION_RE = re.compile(r"^v?(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
+_VERSION_RE = re.compile(r"v?([0-9]+(?:\.[0-9]+)*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")  # fullmatch
 
 
 def _prerelease_key(pre: str) -> tuple:
     parts = []
     for item in pre.split("."):
-        parts.append((0, int(item), "") if item.isdigit() else (1, 0, item))
+        parts.append((0, int(item), "") if item.isascii() and item.isdigit() else (1, 0, item))
     return tuple(parts)
 
 
 def semver_key(tag: str) -> tuple:
     """Versions sort by number, a pre-release before its release; other tags first, by name."""
-    match = _VERSION_RE.match(tag)
+    match = _VERSION_RE.fullmatch(tag)
     if not match:
         return (0, (), 0, (), tag)
     numbers = tuple(int(n) for n in match.group(1).split("."))

@@ -14,6 +14,7 @@ import time
 import traceback
 from urllib.parse import urljoin, urlsplit
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, redact_url)
 
@@ -92,8 +93,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = parse_decimal_header(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -62,9 +62,12 @@ def test_accept_lists_every_type_lists_first():
     ("linux/amd64", ("linux", "amd64", None)),
     ("linux/x86_64", ("linux", "amd64", None)),
     ("linux/aarch64", ("linux", "arm64", None)),
-    ("linux/arm64/v8", ("linux", "arm64", "v8")),
-    ("linux/arm64/8", ("linux", "arm64", "v8")),
+    ("linux/arm64/v8", ("linux", "arm64", None)),   # containerd's normal form: v8 is implied
+    ("linux/arm64/8", ("linux", "arm64", None)),
+    ("linux/arm64/v8.2", ("linux", "arm64", "v8.2")),
     ("Linux/ARM/v6", ("linux", "arm", "v6")),
+    ("linux/arm", ("linux", "arm", "v7")),
+    ("linux/armel", ("linux", "arm", "v6")),
 ])
 def test_parse_platform(text, expected):
     parsed = parse_platform(text)
@@ -98,7 +101,7 @@ def test_missing_platform_lists_available(wanted):
     index = Manifest(json.dumps(INDEX).encode(), mt.OCI_INDEX)
     with pytest.raises(ManifestError) as caught:
         select_platform(index, parse_platform(wanted))
-    assert "available: linux/amd64, linux/arm/v7, linux/arm64/v8, windows/amd64" in str(caught.value)
+    assert "available: linux/amd64, linux/arm/v7, linux/arm64/v8, windows(10.0.17763.1)/amd64" in str(caught.value)
 
 
 def test_os_version_must_match_when_asked():
@@ -110,5 +113,29 @@ def test_os_version_must_match_when_asked():
 def test_children_report_normalised_platforms():
     index = Manifest(json.dumps(INDEX).encode(), None)
     children = index.children()
-    assert children[1]["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8", "os_version": None}
+    assert children[1]["platform"] == {"os": "linux", "architecture": "arm64", "variant": "v8", "os_version": None,
+                                       "os_features": []}
     assert children[3]["platform"]["os_version"] == "10.0.17763.1"
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ({"digest": "latest"}, "digest 'latest' is not of the form algorithm:hex"),
+    ({"digest": "sha256:" + "a" * 64 + "\n"}, "is not of the form algorithm:hex"),
+    ({"digest": "md5:" + "a" * 32}, "algorithm 'md5' is not supported"),
+    ({"digest": "sha256:" + "A" * 64}, "lowercase hexadecimal"),
+    ({"digest": None}, "None is not of the form"),
+    ({}, "None is not of the form"),
+    ({"digest": "x" * 100000}, "...(100002 characters)"),   # a hostile value is cut in the message
+    ("sha256:" + "a" * 64, "is not a JSON object"),
+])
+def test_index_children_must_have_valid_digests(entry, fragment):
+    body = dict(INDEX, manifests=INDEX["manifests"][:1] + [entry])
+    with pytest.raises(ManifestError) as caught:
+        Manifest(json.dumps(body).encode(), mt.OCI_INDEX)
+    assert "child 1 of the index" in str(caught.value) and fragment in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+def test_an_image_manifest_is_not_checked_for_children():
+    body = dict(IMAGE, manifests=[{"digest": "latest"}])
+    assert not Manifest(json.dumps(body).encode(), mt.OCI_MANIFEST).is_index

@@ -42,6 +42,17 @@ VALID = [
     ("https://docker.io/alpine", ("docker.io", "library/alpine", "alpine", "docker.io/alpine", "docker.io/library/alpine", True, "latest", None)),
     ("a" * 63 + "z",
      ("docker.io", "library/" + "a" * 63 + "z", "a" * 63 + "z", "docker.io/" + "a" * 63 + "z", "docker.io/library/" + "a" * 63 + "z", True, "latest", None)),
+    # familiar names that parse back to the same repository
+    ("library/foo/bar", ("docker.io", "library/foo/bar", "library/foo/bar", "docker.io/library/foo/bar",
+                         "docker.io/library/foo/bar", False, "latest", None)),
+    ("docker.io/library/a/b:1", ("docker.io", "library/a/b", "library/a/b", "docker.io/library/a/b",
+                                 "docker.io/library/a/b", False, "1", None)),
+    ("docker.io/a.b/c", ("docker.io", "a.b/c", "docker.io/a.b/c", "docker.io/a.b/c", "docker.io/a.b/c",
+                         False, "latest", None)),
+    ("docker.io/localhost/c", ("docker.io", "localhost/c", "docker.io/localhost/c", "docker.io/localhost/c",
+                               "docker.io/localhost/c", False, "latest", None)),
+    ("docker.io/a.b", ("docker.io", "library/a.b", "a.b", "docker.io/a.b", "docker.io/library/a.b", True,
+                       "latest", None)),
     ("reg.example.com/" + "a" * 255,
      ("reg.example.com", "a" * 255, "reg.example.com/" + "a" * 255, "reg.example.com/" + "a" * 255, "reg.example.com/" + "a" * 255, False, "latest", None)),
 ]
@@ -101,6 +112,10 @@ INVALID = [
     ("foo bar", "white space"),
     (" foo", "white space"),
     ("foo:1:2", "repository path"),
+    ("foo@sha256:" + "a" * 64 + "\n", "white space"),
+    ("foo@sha256:" + "a" * 63 + "\u0661", "algorithm:hex"),
+    ("foo:1\u0661", "tag"),
+    ("\u0661\u0662/foo", "repository path"),
 ]
 
 
@@ -144,10 +159,19 @@ def test_scheme_and_registry_url(value, scheme, url):
     assert parsed["registry_url"] == url
 
 
-@pytest.mark.parametrize("value", ["bad index", "", "ftp://x", "host:port"])
+@pytest.mark.parametrize("value", ["bad index", "", "ftp://x", "host:port", "myreg:5000\n",
+                                   "https://myreg:5000\n", "reg.example.com\n/"])
 def test_bad_index(value):
     with pytest.raises(InvalidReference):
         parse_index(value)
+
+
+@pytest.mark.parametrize("default_index", ["myreg", "https://myreg", "http://registry"])
+def test_default_index_must_read_as_a_host(default_index):
+    """'myreg/app' would name docker.io/myreg/app: no familiar name could name this registry."""
+    with pytest.raises(InvalidReference) as caught:
+        parse_reference("app", default_index=default_index)
+    assert repr(default_index) in str(caught.value) and "must contain a '.'" in str(caught.value)
 
 
 def test_repository_refuses_tag_and_digest():
@@ -162,3 +186,7 @@ def test_validate_digest():
     assert validate_digest(D256) == D256
     with pytest.raises(InvalidReference):
         validate_digest("sha256:" + "a" * 63)
+    for bad in ("sha256:" + "a" * 64 + "\n", "latest", "sha256:" + "a" * 63 + "\u0661", None):
+        with pytest.raises(InvalidReference) as caught:
+            validate_digest(bad)
+        assert repr(bad) in str(caught.value)

@@ -1,5 +1,6 @@
 """Property-based tests of the reference parser: whatever the input, it parses to something that
-re-parses to itself, or it is rejected with InvalidReference, never any other exception."""
+re-parses to itself, whose familiar name (``local_name``) names the same repository again, or it
+is rejected with InvalidReference, never any other exception."""
 
 from __future__ import annotations
 
@@ -31,11 +32,16 @@ tag = st.builds(lambda first, rest: first + rest,
 hex_digest = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64).map(lambda h: "sha256:" + h)
 
 
+# Docker Hub, written every way it can be, and names whose first component looks like a host.
+hub = st.sampled_from(["docker.io/", "index.docker.io/", "docker.io/library/", "library/",
+                       "docker.io/localhost/", "docker.io/a.b/"])
+
+
 @st.composite
 def plausible_references(draw):
     parts = []
     if draw(st.booleans()):
-        parts.append(draw(domain) + "/")
+        parts.append(draw(st.one_of(domain, hub.map(lambda h: h[:-1]))) + "/")
     parts.append("/".join(draw(st.lists(component, min_size=1, max_size=3))))
     if draw(st.booleans()):
         parts.append(":" + draw(tag))
@@ -58,6 +64,17 @@ def check(text: str) -> None:
     assert again["full_name"] == parsed["full_name"]
     assert again["reference"] == parsed["reference"]
     assert again["digest"] == parsed["digest"]
+    check_familiar(parsed)
+
+
+def check_familiar(parsed: dict) -> None:
+    """The familiar name, parsed again with no default index, is the same repository."""
+    familiar = parse_reference(parsed["local_name"])
+    assert familiar["full_name"] == parsed["full_name"], (parsed["local_name"], parsed["full_name"])
+    assert familiar["index"]["name"] == parsed["index"]["name"]
+    assert familiar["remote_name"] == parsed["remote_name"]
+    # the canonical name names it too
+    assert parse_reference(parsed["canonical_name"])["full_name"] == parsed["full_name"]
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
@@ -76,3 +93,22 @@ def test_plausible_references_round_trip(text):
 @given(st.text(max_size=30))
 def test_any_unicode_is_handled(text):
     check(text)
+
+
+@settings(max_examples=3_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(hub, st.lists(component, min_size=1, max_size=3), st.one_of(st.just(""), tag.map(lambda t: ":" + t)))
+def test_docker_hub_familiar_names_name_the_same_repository(prefix, components, suffix):
+    check(prefix + "/".join(components) + suffix)
+
+
+@settings(max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(domain, st.just("docker.io")), st.lists(component, min_size=1, max_size=3),
+       st.sampled_from([None, "myreg:5000", "https://reg.example.com", "http://localhost:5000", "docker.io",
+                        "myreg", "https://Myreg"]))
+def test_familiar_names_with_a_default_index(host, components, default_index):
+    for text in (host + "/" + "/".join(components), "/".join(components)):
+        try:
+            parsed = parse_reference(text, default_index=default_index)
+        except InvalidReference:
+            continue
+        check_familiar(parsed)
