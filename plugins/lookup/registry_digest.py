@@ -83,6 +83,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve_each
 from ansible_collections.drc.registry.plugins.module_utils._registry.inspect import resolve
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
@@ -114,13 +115,18 @@ class LookupModule(LookupBase):
             except EXPECTED_ERRORS as exc:
                 raise lookup_error(exc, term)
 
+        try:
+            credentials = resolve_each(parsed_terms, options)  # bound to each term's host
+        except EXPECTED_ERRORS as exc:
+            raise lookup_error(exc)
+        keys = [(parsed["registry_url"], creds.binding()) for parsed, creds in zip(parsed_terms, credentials)]
         clients = {}
         try:
-            for term, parsed in zip(terms, parsed_terms):
-                key = parsed["registry_url"]
+            for term, parsed, creds, key in zip(terms, parsed_terms, credentials, keys):
                 if key not in clients:
                     try:
-                        clients[key] = lookup_client(parsed, options, term, pool_size=concurrency)
+                        clients[key] = lookup_client(parsed, options, term, pool_size=concurrency,
+                                                     credentials=creds)
                     except EXPECTED_ERRORS as exc:
                         raise lookup_error(exc, term)
                 clients[key].auth.hint_scopes([repository_scope(parsed["remote_name"])])
@@ -128,7 +134,7 @@ class LookupModule(LookupBase):
             def one(index):
                 term, parsed = terms[index], parsed_terms[index]
                 try:
-                    return resolve(clients[parsed["registry_url"]], parsed, platform)
+                    return resolve(clients[keys[index]], parsed, platform)
                 except EXPECTED_ERRORS as exc:
                     raise lookup_error(exc, term)
 

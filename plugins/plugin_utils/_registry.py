@@ -24,9 +24,9 @@ def require_requests() -> None:
                                  "the controller: %s" % (REQUESTS_IMPORT_ERROR or "").strip().splitlines()[-1])
 
 
-def lookup_client(parsed: dict, options: dict, source: str, pool_size: int = 10):
+def lookup_client(parsed: dict, options: dict, source: str, pool_size: int = 10, credentials=None):
     return make_client(parsed, options, source, log=display.vvvv, warn=display.warning,
-                       pool_size=pool_size)
+                       pool_size=pool_size, credentials=credentials)
 
 
 def lookup_error(exc: Exception, term: str | None = None) -> AnsibleLookupError:

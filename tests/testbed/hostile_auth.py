@@ -65,11 +65,12 @@ def basic_registry(routes: dict, password: str = PASSWORD, tls_pki=None) -> Host
     return HostileServer(answer, tls_pki=tls_pki)
 
 
-def open_registry() -> HostileServer:
-    """A registry that wants nothing and records every request (with its headers)."""
+def asking_registry() -> HostileServer:
+    """A registry that asks every client for Basic credentials (401 at /v2/) but serves its
+    manifests to anyone: any credentials a client holds for it are sent, and recorded."""
     def answer(request):
         if request.path == "/v2/":
-            return Reply(200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}")
+            return Reply(401, {"WWW-Authenticate": 'Basic realm="asking"'})
         if "/manifests/" in request.path:
             return manifest_reply()
         return None

@@ -18,6 +18,7 @@ CONNECTION_ARGSPEC = dict(
     username=dict(type="str"),
     password=dict(type="str", no_log=True),
     identity_token=dict(type="str", no_log=True),
+    auths=dict(type="dict", no_log=True),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
     client_cert=dict(type="path"),
@@ -50,15 +51,17 @@ def check_connection_options(options: dict) -> None:
         raise ValueError("password needs username")
 
 
-def make_client(parsed: dict, options: dict, source: str, log=None, warn=None, pool_size: int = 10):
+def make_client(parsed: dict, options: dict, source: str, log=None, warn=None, pool_size: int = 10,
+                credentials=None):
     """A RegistryClient for a parsed reference, with credentials resolved for its host."""
     # Imported here so that a missing requests library is reported, not raised at import.
     from ansible_collections.drc.registry.plugins.module_utils._registry.client import RegistryClient
 
     check_connection_options(options)
-    credentials = resolve(parsed["index"]["name"], parsed["remote_name"],
-                          username=options.get("username"), password=options.get("password"),
-                          identity_token=options.get("identity_token"))
+    if credentials is None:
+        credentials = resolve(parsed["index"]["name"], parsed["remote_name"],
+                              username=options.get("username"), password=options.get("password"),
+                              identity_token=options.get("identity_token"), auths=options.get("auths"))
     return RegistryClient(
         parsed["index"], credentials, explicit_scheme="://" in source,
         validate_certs=options.get("validate_certs", True), ca_path=options.get("ca_path"),
