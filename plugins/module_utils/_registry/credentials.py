@@ -71,9 +71,9 @@ def auths_key(key) -> str:
     ``docker.io``; a scheme, a trailing slash and a ``/v1`` or ``/v2`` suffix are dropped.
     """
     if not isinstance(key, str) or not key.strip():
+        got = "an empty key" if isinstance(key, str) else "a %s" % type(key).__name__
         raise CredentialError("auths keys must be registry hosts such as quay.io or "
-                              "localhost:5000, got %s" % ("an empty key" if isinstance(key, str)
-                                                         else "a %s" % type(key).__name__))
+                              "localhost:5000, got %s" % got)
     bare = key.strip().split("://", 1)[-1].rstrip("/")
     for suffix in ("/v1", "/v2"):
         if bare.endswith(suffix):
