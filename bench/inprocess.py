@@ -23,7 +23,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.reference i
 def resolve_all(references: list, options: dict, concurrency: int = 8) -> list:
     """The lookup's own path: module_utils' digest_batch, without Ansible around it."""
     parsed = [parse_image_reference(r) for r in references]
-    return resolve_digests(parsed, lambda ref: connection_options(ref, options, concurrency),
+    return resolve_digests(parsed, [connection_options(ref, options, concurrency) for ref in parsed],
                            concurrency=concurrency)
 
 

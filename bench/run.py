@@ -74,7 +74,8 @@ def lookup_playbook(path: str, terms: list, with_lookup: bool, ca_path: str) -> 
 
 
 def resolve_scenario(bed: BenchBed, counts: list, reps: int, workdir: str) -> list:
-    creds_env = environment({"DRC_REGISTRY_USERNAME": USERNAME, "DRC_REGISTRY_PASSWORD": bed.password})
+    creds_env = environment({"DRC_REGISTRY_USERNAME": USERNAME, "DRC_REGISTRY_PASSWORD": bed.password,
+                             "DRC_REGISTRY_HOST": bed.remote_host})
     options = {"username": USERNAME, "password": bed.password, "ca_path": bed.pki.ca_cert}
     rows = []
     for count in counts:
@@ -191,7 +192,8 @@ def fetch_scenario(bed: BenchBed, label: str, reps: int, workdir: str, peers_too
 # -- scenario 3: module start-up overhead -------------------------------------------------------------
 def startup_scenario(bed: BenchBed, reps: int) -> dict:
     ansible = [os.path.join(BIN, "ansible"), "localhost", "-m"]
-    env = environment({"DRC_REGISTRY_USERNAME": USERNAME, "DRC_REGISTRY_PASSWORD": bed.password})
+    env = environment({"DRC_REGISTRY_USERNAME": USERNAME, "DRC_REGISTRY_PASSWORD": bed.password,
+                       "DRC_REGISTRY_HOST": bed.open_registry.host})
     commands = {
         "ansible.builtin.ping": ansible + ["ansible.builtin.ping"],
         "drc.registry.registry_tags_info": ansible + ["drc.registry.registry_tags_info", "-a",

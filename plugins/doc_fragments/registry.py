@@ -12,13 +12,19 @@ class ModuleDocFragment:
 options:
   username:
     description:
-      - Username for the registry.
+      - Username for the registry the task names (with O(password)). These plain credentials are
+        sent to that one registry and its token service, whatever it is; to give credentials for
+        several registries, or in C(module_defaults), use O(auths), which binds them to a host.
+      - The lookups refuse plain credentials when their terms name more than one registry.
       - When neither O(username) nor O(identity_token) is given, credentials are looked up, first
-        found wins, in the environment variables E(DRC_REGISTRY_USERNAME) and E(DRC_REGISTRY_PASSWORD),
-        then in Docker's C(config.json) (E(DOCKER_CONFIG) or C(~/.docker/config.json), with its
-        C(auths), C(credHelpers) and C(credsStore) entries), then in the podman/skopeo C(auth.json)
-        (E(REGISTRY_AUTH_FILE), C($XDG_RUNTIME_DIR/containers/auth.json) or
-        C(~/.config/containers/auth.json)).
+        found wins, in O(auths), then in the environment variables E(DRC_REGISTRY_USERNAME) and
+        E(DRC_REGISTRY_PASSWORD), which are used only for the registry named by
+        E(DRC_REGISTRY_HOST) (a host such as V(quay.io) or V(localhost:5000); setting the pair
+        without E(DRC_REGISTRY_HOST) is an error), then in Docker's C(config.json)
+        (E(DOCKER_CONFIG) or C(~/.docker/config.json), with its C(auths), C(credHelpers) and
+        C(credsStore) entries), then in the podman/skopeo C(auth.json) (E(REGISTRY_AUTH_FILE),
+        C($XDG_RUNTIME_DIR/containers/auth.json) or C(~/.config/containers/auth.json)).
+      - Every source is bound to a host. See C(docs/security.md) in the collection.
     type: str
   password:
     description:
@@ -26,8 +32,22 @@ options:
     type: str
   identity_token:
     description:
-      - An OAuth2 refresh token (Docker's C(identitytoken)), exchanged for access tokens.
+      - An OAuth2 refresh token (Docker's C(identitytoken)), exchanged for access tokens. Like
+        O(username), it belongs to the one registry the task names.
     type: str
+  auths:
+    description:
+      - Credentials bound to registry hosts, for tasks, C(module_defaults) and the lookups.
+      - A dict keyed by registry host as Docker's C(config.json) keys it (V(quay.io),
+        V(localhost:5000), V(docker.io); V(https://index.docker.io/v1/), V(index.docker.io) and
+        V(registry-1.docker.io) also name Docker Hub), or C(host/namespace) (V(quay.io/team)) for
+        the repositories under that namespace; the most specific key wins.
+      - Each value is a dict with C(username) and C(password), or with C(identity_token) (and
+        optionally C(username)).
+      - An entry is used only for the registry its key names; a registry without an entry falls
+        through to the environment and the files (see O(username)). O(username), O(password) and
+        O(identity_token) given to the task win over O(auths) for the registry the task names.
+    type: dict
   validate_certs:
     description:
       - Verify the registry's TLS certificate.
@@ -89,16 +109,15 @@ options:
   username:
     vars:
       - name: drc_registry_username
-    env:
-      - name: DRC_REGISTRY_USERNAME
   password:
     vars:
       - name: drc_registry_password
-    env:
-      - name: DRC_REGISTRY_PASSWORD
   identity_token:
     vars:
       - name: drc_registry_identity_token
+  auths:
+    vars:
+      - name: drc_registry_auths
   validate_certs:
     vars:
       - name: drc_registry_validate_certs

@@ -94,6 +94,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve_each
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -134,8 +135,13 @@ class LookupModule(LookupBase):
             except RegistryError as exc:
                 raise lookup_error(exc, term)
         try:
+            credentials = resolve_each(references, options)  # each bound to its term's registry
+        except RegistryError as exc:
+            raise lookup_error(exc)
+        try:
             digests = resolve_digests(
-                references, lambda ref: connection_options(ref, options, pool_size=concurrency),
+                references, [connection_options(ref, options, concurrency, creds)
+                             for ref, creds in zip(references, credentials)],
                 platform=platform, concurrency=concurrency, log=log, warn=warn)
         except TermError as exc:
             raise lookup_error(exc, terms[exc.index])

@@ -104,7 +104,8 @@ def test_n_tags_cost_at_most_n_plus_two_requests_on_token_registry(testbed):
     mark = registry.access_log_mark()
     run = run_expression("query('drc.registry.registry_digest', %s)" % terms,
                          env={"DRC_REGISTRY_USERNAME": testbed.username,
-                              "DRC_REGISTRY_PASSWORD": testbed.password})
+                              "DRC_REGISTRY_PASSWORD": testbed.password,
+                              "DRC_REGISTRY_HOST": registry.host})
     assert run.rc == 0, run.output
     time.sleep(0.3)  # the access log is written after each answer
     registry_requests = registry.requests_since(mark)
@@ -123,7 +124,8 @@ def test_one_token_covers_many_repositories(testbed):
     tokens.reset_counter()
     run = run_expression("query('drc.registry.registry_digest', %s)" % ", ".join(
         "'%s'" % ref(registry, i) for i in images),
-        env={"DRC_REGISTRY_USERNAME": testbed.username, "DRC_REGISTRY_PASSWORD": testbed.password})
+        env={"DRC_REGISTRY_USERNAME": testbed.username, "DRC_REGISTRY_PASSWORD": testbed.password,
+             "DRC_REGISTRY_HOST": registry.host})
     assert run.rc == 0, run.output
     assert tokens.requests == 1
     assert sorted(tokens.log[0]["scopes"]) == sorted("repository:%s:pull" % i.split(":", maxsplit=1)[0] for i in images)

@@ -81,3 +81,38 @@ def test_identity_token_via_docker_config(testbed, tmp_path):
     assert sorted(run.result["tags"]) == ["docker", "oci"]
     assert [entry["oauth"] for entry in testbed.token_server.log] == [True]
     assert_no_secret(testbed, run.output)
+
+
+@pytest.mark.parametrize("mode, entry", [
+    ("basic", "password"), ("token", "password"), ("token", "identity_token")])
+def test_auths_never_shown_at_vvvv(testbed, mode, entry, tmp_path):
+    """auths in a task, in module_defaults and in drc_registry_auths: used, and never printed."""
+    registry = testbed.registries[mode]
+    value = ({"username": testbed.username, "password": testbed.password} if entry == "password"
+             else {"username": testbed.username, "identity_token": testbed.identity_token})
+    auths = {registry.host: value}
+    ca = testbed.pki.ca_cert
+    tasks = [
+        {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/multi"), auths=auths,
+                                                 ca_path=ca),
+         "register": "in_task"},
+        {"drc.registry.registry_manifest_info": dict(reference=ref(registry, "app/oci:1.0"), ca_path=ca),
+         "module_defaults": {"group/drc.registry.registry": {"auths": auths}},
+         "register": "in_defaults"},
+        {"ansible.builtin.set_fact": {"digest": "{{ lookup('drc.registry.registry_digest', '%s', "
+                                                "ca_path='%s') }}" % (ref(registry, "app/oci:1.0"), ca)},
+         "register": "looked_up"},
+        {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/multi"), ca_path=ca,
+                                                 auths={registry.host: dict(value, **{
+                                                     "password" if entry == "password" else "identity_token":
+                                                     "wrong-" + testbed.password})}),
+         "ignore_errors": True, "register": "refused"},
+    ]
+    run = run_playbook(tasks, str(tmp_path), play_vars={"drc_registry_auths": auths}, verbosity=4)
+    assert run.rc == 0, run.output
+    assert sorted(run.results["in_task"]["tags"]) == ["docker", "oci"]
+    assert run.results["in_defaults"]["digest"] == run.results["looked_up"]["ansible_facts"]["digest"]
+    assert run.results["refused"]["failed"] is True
+    assert_no_secret(testbed, run.output)
+    assert "wrong-" + testbed.password not in run.output
+    assert_no_secret(testbed, json.dumps(run.results))

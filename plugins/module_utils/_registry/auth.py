@@ -1,17 +1,25 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""WWW-Authenticate parsing, Basic and Bearer flows, the token cache and scopes."""
+"""WWW-Authenticate parsing, Basic and Bearer flows, the token cache and scopes.
+
+Also whom a challenge may come from (the registry's own origin) and which token realms may
+receive the registry's credentials (see docs/security.md).
+"""
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
+import socket
 import threading
 import time
 from urllib.parse import urlencode
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    RegistryError, http_error)
+    RegistryError, http_error, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
+    origin, same_origin)
 
 CLIENT_ID = "drc.registry"
 DEFAULT_TOKEN_LIFETIME = 60
@@ -90,6 +98,94 @@ def repository_scope(repository: str, actions: str = "pull") -> str:
 CATALOG_SCOPE = "registry:catalog:*"
 
 
+# Carrier-grade NAT space: not "private" to Python, but internal (a cloud's metadata service sits there).
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _as_address(host: str):
+    """An IP address written in any form the resolver accepts (``127.1``, ``0x7f.1``), or None."""
+    host = host.strip("[]").split("%", 1)[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _internal_address(address) -> bool:
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (address.is_loopback or address.is_private or address.is_link_local
+            or address.is_unspecified or address.is_multicast
+            or (address.version == 4 and address in _SHARED_ADDRESS_SPACE))
+
+
+def resolve_addresses(host: str) -> list:
+    """The addresses a host name resolves to; none when it does not resolve."""
+    try:
+        return [info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
+    except (OSError, UnicodeError):
+        return []
+
+
+def is_internal_host(host: str, resolve=resolve_addresses) -> bool:
+    """Loopback, private, link-local (or unspecified, multicast, shared) by name or address.
+
+    A name counts as internal when it is ``localhost`` (or ``*.localhost``), or when any address
+    ``resolve`` gives for it is internal.
+    """
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    literal = _as_address(host)
+    if literal is not None:
+        return _internal_address(literal)
+    for value in (resolve(host) if resolve else []):
+        address = _as_address(str(value))
+        if address is not None and _internal_address(address):
+            return True
+    return False
+
+
+def realm_refusal(registry_url: str, realm: str, resolve=resolve_addresses) -> str | None:
+    """Why the registry at ``registry_url`` may not send its credentials to ``realm``; None if it may.
+
+    A pure function of its arguments (``resolve`` maps a host name to addresses).
+    """
+    registry_scheme, registry_host, dummy = origin(registry_url)
+    realm_scheme, realm_host, dummy = origin(realm)
+    if realm_scheme not in ("http", "https") or not realm_host:
+        return "it is not an http or https URL"
+    if registry_scheme == "https" and realm_scheme != "https":
+        return ("the registry is reached over https but the realm over plain http, which would "
+                "send the credentials in clear text")
+    if (not same_origin(registry_url, realm) and is_internal_host(realm_host, resolve)
+            and not is_internal_host(registry_host, resolve)):
+        return ("it is a loopback, private or link-local address and the registry is not: a "
+                "registry may not point our credentials or requests at an internal service")
+    return None
+
+
+def check_realm(registry_url: str, realm: str, resolve=resolve_addresses) -> None:
+    reason = realm_refusal(registry_url, realm, resolve)
+    if reason:
+        raise RegistryError("refusing the token realm %s that %s named: %s" % (
+            redact_url(realm), redact_url(registry_url), reason))
+
+
+def check_challenge_source(challenge_url: str | None, registry_url: str | None) -> None:
+    """A challenge counts only from the registry's own origin, never from a redirect target."""
+    if challenge_url and registry_url and not same_origin(challenge_url, registry_url):
+        raise RegistryError(
+            "%s answered 401 after a redirect from the registry %s: refusing its authentication "
+            "challenge, only the registry itself may ask for credentials" % (
+                redact_url(challenge_url), redact_url(registry_url)),
+            url=challenge_url, status=401)
+
+
 def basic_header(username: str, password: str) -> str:
     raw = ("%s:%s" % (username, password)).encode("utf-8")
     return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -114,10 +210,15 @@ class Authenticator:
     Thread-safe: concurrent callers needing the same token wait for one token request.
     """
 
-    def __init__(self, transport, credentials, log=None) -> None:
+    def __init__(self, transport, credentials, log=None, registry_url: str | None = None,
+                 resolve=resolve_addresses) -> None:
         self.transport = transport
         self.credentials = credentials
         self.log = log or (lambda msg: None)
+        # The registry the challenges came from: its token realm is checked against it.
+        self.registry_url = registry_url
+        self.resolve = resolve
+        self._realms_checked: set = set()
         self.challenge: Challenge | None = None
         self.hinted_scopes: list = []
         self.token_requests = 0
@@ -125,8 +226,18 @@ class Authenticator:
         self._lock = threading.Lock()
 
     # -- what the registry asked for --------------------------------------------------------
-    def set_challenges(self, challenges: list) -> None:
-        """Remember the preferred challenge from a ping: Bearer over Basic."""
+    def _accept_source(self, challenge_url: str | None, registry_url: str | None) -> None:
+        check_challenge_source(challenge_url, registry_url)
+        if registry_url:
+            self.registry_url = registry_url
+
+    def set_challenges(self, challenges: list, challenge_url: str | None = None,
+                       registry_url: str | None = None) -> None:
+        """Remember the preferred challenge from a ping: Bearer over Basic.
+
+        ``challenge_url`` is where the 401 came from; it must be the registry (``registry_url``).
+        """
+        self._accept_source(challenge_url, registry_url)
         for scheme in ("bearer", "basic"):
             for challenge in challenges:
                 if challenge.scheme == scheme:
@@ -156,8 +267,13 @@ class Authenticator:
             return basic_header(creds.username, creds.password)
         return None
 
-    def on_unauthorized(self, challenges: list, scopes: list) -> list | None:
-        """After a 401: adopt its challenge; return the scopes to retry with, or None to give up."""
+    def on_unauthorized(self, challenges: list, scopes: list, challenge_url: str | None = None,
+                        registry_url: str | None = None) -> list | None:
+        """After a 401: adopt its challenge; return the scopes to retry with, or None to give up.
+
+        A 401 from anywhere but the registry (a CDN a redirect led to) raises RegistryError.
+        """
+        self._accept_source(challenge_url, registry_url)
         bearer = [c for c in challenges if c.scheme == "bearer"]
         basic = [c for c in challenges if c.scheme == "basic"]
         if bearer:
@@ -176,6 +292,9 @@ class Authenticator:
         if not realm:
             raise RegistryError("the registry asked for a Bearer token without saying where to get "
                                 "one (no realm in its WWW-Authenticate challenge)")
+        if self.registry_url and (self.registry_url, realm) not in self._realms_checked:
+            check_realm(self.registry_url, realm, self.resolve)
+            self._realms_checked.add((self.registry_url, realm))
         service = challenge.params.get("service", "")
         key = (realm, service)
         with self._lock:

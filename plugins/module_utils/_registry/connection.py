@@ -128,7 +128,8 @@ class RegistryConnection:
                                    timeout=options.timeout, retries=options.retries,
                                    pool_size=options.pool_size, log=self.log,
                                    retry_policy=retry_policy)
-        self.auth = Authenticator(self.transport, options.credentials, log=self.log)
+        self.auth = Authenticator(self.transport, options.credentials, log=self.log,
+                                  registry_url=self.base_url)
         self.api_version = None
         self.rate_limit: dict = {}
         self._pinged = False
@@ -173,7 +174,8 @@ class RegistryConnection:
         self.api_version = response.headers.get("Docker-Distribution-API-Version")
         status = response.status_code
         if status == 401:
-            self.auth.set_challenges(parse_challenges(challenge_headers(response)))
+            self.auth.set_challenges(parse_challenges(challenge_headers(response)),
+                                     response.url, self.base_url)
         elif status != 200:
             body = response.raw.read(MAX_ERROR_BODY, decode_content=True)
             release(response)
@@ -231,7 +233,8 @@ class RegistryConnection:
             self._record_rate_limit(response)
             if response.status_code == 401 and not refreshed and replayable:
                 retry_scopes = self.auth.on_unauthorized(
-                    parse_challenges(challenge_headers(response)), scopes)
+                    parse_challenges(challenge_headers(response)), scopes, response.url,
+                    self.base_url)
                 if retry_scopes is not None:
                     release(response)
                     scopes, refreshed = retry_scopes, True

@@ -24,26 +24,22 @@ class TermError(RegistryError):
 
 
 def _key(options) -> tuple:
-    creds = options.credentials
-    return (options.registry, options.scheme, options.scheme_written, creds.username,
-            creds.password, creds.identity_token)
+    """One connection (and token cache) per registry and binding of credentials."""
+    return (options.registry, options.scheme, options.scheme_written,
+            options.credentials.binding())
 
 
-def resolve_digests(references: list, options_for, platform: dict | None = None,
+def resolve_digests(references: list, options_list: list, platform: dict | None = None,
                     concurrency: int = 8, log=None, warn=None) -> list:
     """The digest to pin for each ImageReference, in order.
 
-    ``options_for(reference)`` gives the ConnectionOptions of a reference's registry (with the
-    credentials bound to it). Raises TermError naming the first failing reference.
+    ``options_list`` holds each reference's ConnectionOptions (with the credentials bound to its
+    registry). Raises TermError naming the first failing reference.
     """
     connections: dict = {}
     per_reference: list = []
     try:
-        for index, reference in enumerate(references):
-            try:
-                options = options_for(reference)
-            except RegistryError as exc:
-                raise TermError(index, exc)
+        for reference, options in zip(references, options_list):
             key = _key(options)
             if key not in connections:
                 connections[key] = RegistryConnection(options, log=log, warn=warn)

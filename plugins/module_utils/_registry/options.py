@@ -14,6 +14,7 @@ CONNECTION_ARGSPEC = dict(
     username=dict(type="str"),
     password=dict(type="str", no_log=True),
     identity_token=dict(type="str", no_log=True),
+    auths=dict(type="dict", no_log=True),
     validate_certs=dict(type="bool", default=True),
     ca_path=dict(type="path"),
     client_cert=dict(type="path"),
@@ -44,12 +45,18 @@ def check_connection_options(options: dict) -> None:
         raise InputError("password needs username")
 
 
-def connection_options(reference, options: dict, pool_size: int = 10):
-    """``ConnectionOptions`` for the registry of an ImageReference, from a task's or lookup's options."""
+def connection_options(reference, options: dict, pool_size: int = 10, credentials=None):
+    """``ConnectionOptions`` for the registry of an ImageReference, from a task's or lookup's options.
+
+    The credentials are found for that registry (and repository) alone, unless the caller already
+    resolved them (the lookup does, for every term at once).
+    """
     check_connection_options(options)
-    credentials = resolve(reference.registry, reference.repository,
-                          username=options.get("username"), password=options.get("password"),
-                          identity_token=options.get("identity_token"))
+    if credentials is None:
+        credentials = resolve(reference.registry, reference.repository,
+                              username=options.get("username"), password=options.get("password"),
+                              identity_token=options.get("identity_token"),
+                              auths=options.get("auths"))
     return ConnectionOptions(
         registry=reference.registry, scheme=reference.scheme,
         scheme_written=reference.scheme_written, credentials=credentials,

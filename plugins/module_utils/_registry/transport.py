@@ -12,7 +12,7 @@ import random
 import re
 import time
 import traceback
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -22,10 +22,11 @@ try:
     import requests
     import urllib3
     from requests.adapters import HTTPAdapter
+    from urllib3.util import parse_url
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:  # reported by the module adapter with missing_required_lib
-    requests = urllib3 = None
+    requests = urllib3 = parse_url = None
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
@@ -106,19 +107,50 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def origin(url: str) -> tuple:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
+    """(scheme, host, port) as the connection will see it.
+
+    Parsed with urllib3's parser, the one requests opens connections with: deciding "same host"
+    with another parser (urllib.parse) lets a URL such as ``http://a\\@b/`` name b to the check
+    and a to the socket.
+    """
+    try:
+        parts = parse_url(url)
+    except (ValueError, urllib3.exceptions.LocationParseError):
+        return ("", "", None)
+    scheme = (parts.scheme or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.host or "").lower().strip("[]"), port
+
+
+def same_origin(first: str, second: str) -> bool:
+    return origin(first) == origin(second)
+
+
+def check_url(url: str, what: str = "URL") -> None:
+    """Refuse a URL that URL parsers may read differently: a backslash, userinfo, controls."""
+    if "\\" in url:
+        raise RegistryError("refusing %s %s: it contains a backslash, which URL parsers read "
+                            "differently" % (what, redact_url(url.replace("\\", "%5C"))))
+    if any(ord(char) < 0x21 or ord(char) == 0x7f for char in url):
+        raise RegistryError("refusing %s with a space or control character in it" % what)
+    authority = url.split("://", 1)[1] if "://" in url else ""
+    authority = re.split(r"[/?#]", authority, maxsplit=1)[0]
+    if "@" in authority:
+        raise RegistryError("refusing %s %s: it carries user information (user@host), which "
+                            "URL parsers read differently" % (what, redact_url(
+                                url.split("://", 1)[0] + "://" + authority.rsplit("@", 1)[-1])))
 
 
 def redirect_target(current_url: str, location: str | None) -> str:
-    """Resolve a Location header; refuse to leave https for plain http."""
+    """Resolve a Location header; refuse to leave https for plain http, and ambiguous URLs."""
     if not location:
         raise RegistryError("%s answered a redirect without a Location header" % redact_url(current_url))
+    check_url(location, "a redirect from %s to" % redact_url(current_url))
     target = urljoin(current_url, location)
-    if urlsplit(current_url).scheme == "https" and urlsplit(target).scheme != "https":
+    check_url(target, "a redirect from %s to" % redact_url(current_url))
+    if origin(current_url)[0] == "https" and origin(target)[0] != "https":
         raise RegistryError("refusing a redirect from https to %s: %s -> %s" % (
-            urlsplit(target).scheme or "an unknown scheme", redact_url(current_url), redact_url(target)))
+            origin(target)[0] or "an unknown scheme", redact_url(current_url), redact_url(target)))
     return target
 
 
@@ -217,9 +249,18 @@ class Transport:
             return response
 
     def _follow(self, method: str, url: str, headers: dict, credential_url: str, stream: bool, data):
+        first_url = url
         trusted = origin(credential_url)
+        addressed = origin(url)
+        check_url(url)
         seen = set()
         for _hop in range(MAX_REDIRECTS + 1):
+            if data is not None and origin(url) != addressed:
+                # A request body (an OAuth2 refresh token) goes only where it was addressed.
+                raise RegistryError("refusing to send the body of %s %s on to %s, where it was "
+                                    "redirected: another host" % (method, redact_url(first_url),
+                                                                  redact_url(url)),
+                                    method=method, url=first_url)
             send = dict(headers)
             if origin(url) != trusted:
                 send.pop("Authorization", None)

@@ -63,8 +63,10 @@ def test_task_options_win_over_everything(home):
 def test_environment_wins_over_files(home):
     write_config(home, {"auths": {"reg.example.com": {"auth": b64("file:file")}}})
     creds = resolve("reg.example.com",
-                    environ=env_for(home, DRC_REGISTRY_USERNAME="env", DRC_REGISTRY_PASSWORD="envpw"))
-    assert (creds.username, creds.password, creds.source) == ("env", "envpw", "environment")
+                    environ=env_for(home, DRC_REGISTRY_USERNAME="env", DRC_REGISTRY_PASSWORD="envpw",
+                                    DRC_REGISTRY_HOST="reg.example.com"))
+    assert (creds.username, creds.password) == ("env", "envpw")
+    assert creds.source == "environment (DRC_REGISTRY_HOST=reg.example.com)"
 
 
 @pytest.mark.parametrize("entry, expected", [
