@@ -125,8 +125,8 @@ class RegistryClient:
     def _may_fall_back_to_http(self, exc: RegistryError) -> bool:
         name = self.index["name"]
         host = name if name.endswith("]") else name.rsplit(":", 1)[0]
-        return (exc.status is None and not self.explicit_scheme and self.base_url.startswith("https:")
-                and is_loopback(host) and "certificate verification failed" not in str(exc))
+        return all((exc.status is None, not self.explicit_scheme, self.base_url.startswith("https:"),
+                    is_loopback(host), "certificate verification failed" not in str(exc)))
 
     def _send_ping(self):
         return self.transport.request("GET", self._url("/v2/"), stream=True)
