@@ -123,7 +123,8 @@ galaxy-import: build $(GALAXY_VENV)/.installed
 # build runs (the context's own introspect.py) must find requests and bindep.txt in the collection.
 ee-context: build $(GALAXY_VENV)/.installed
 	rm -rf build/ee && $(GALAXY_VENV)/bin/ansible-builder create \
-	  -f docs/execution-environment/execution-environment.yml -c build/ee/context
+	  -f docs/execution-environment/execution-environment.yml -c build/ee/context \
+	  --output-filename Containerfile
 	grep -Eq '^ *- *name: *drc\.registry *$$' build/ee/context/_build/requirements.yml
 	grep -q 'ansible-galaxy collection install .*-r requirements.yml' build/ee/context/Containerfile
 	$(GALAXY_VENV)/bin/python build/ee/context/_build/scripts/introspect.py introspect \
