@@ -152,7 +152,7 @@ docs-browser: docs
 # The oldest ansible-core claimed (meta/runtime.yml): the unit tests and a smoke subset of the
 # integration tests, in its own venv. The newest (the development venv) runs the whole suite.
 oldest-ansible: deps $(OLDEST_VENV)/.installed
-	$(OLDEST_VENV)/bin/ansible --version | grep -q '^ansible \[core 2\.16\.'
+	$(OLDEST_VENV)/bin/python -c "from ansible.release import __version__ as v; assert v.startswith('2.16.'), v"
 	cd $(CURDIR) && PATH=$(OLDEST_VENV)/bin:$$PATH ANSIBLE_PYTHON_INTERPRETER=$(OLDEST_VENV)/bin/python \
 	  $(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider --import-mode=importlib -q \
 	  tests/unit $(SMOKE_TESTS)
