@@ -114,12 +114,12 @@ def rendered() -> str:
 
 
 def test_the_collection_has_what_the_site_must_list():
-    kinds = {kind for _, kind in expected_pages()}
+    kinds = {kind for unused_name, kind in expected_pages()}
     # Guards the scan itself: an empty scan would make the next test pass on an empty page.
     assert {"module", "lookup", "filter"} <= kinds
 
 
-@pytest.mark.parametrize("name, kind", expected_pages(), ids=lambda value: str(value))
+@pytest.mark.parametrize("name, kind", expected_pages(), ids=str)
 def test_index_page_links_a_page_for(rendered, name, kind):
     parser = _Links()
     parser.feed(rendered)
