@@ -8,7 +8,18 @@ BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/build/collections
 LINK := $(COLLECTIONS)/ansible_collections/drc/registry
 SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/drc/registry
-DEBIAN_PACKAGES := docker-registry skopeo curl apache2-utils rsync time
+DEBIAN_PACKAGES := docker-registry skopeo curl apache2-utils rsync time chromium
+# Venvs of their own: Galaxy's importer and ansible-builder (their pins clash with the development
+# venv), and the oldest ansible-core that meta/runtime.yml claims.
+GALAXY_VENV := $(CURDIR)/.venv-galaxy
+OLDEST_VENV := $(CURDIR)/.venv-2.16
+# The smoke subset run on the oldest ansible-core: a module per kind of request, the lookup and the
+# filter, against the real registries of the test bed.
+SMOKE_TESTS := tests/integration/test_tags_info.py::test_lists_all_tags_like_skopeo \
+               tests/integration/test_manifest_info.py::test_digests_equal_skopeo \
+               tests/integration/test_blob_fetch.py::test_dest_directory_names_file_by_digest \
+               tests/integration/test_registry_digest.py::test_digests_equal_skopeo_in_order \
+               tests/integration/test_docker_ref.py::test_filter_in_a_playbook
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
@@ -18,11 +29,12 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 .PHONY: help deps debian-deps venv link demo test unit-and-integration sanity lint changelog-lint \
-        docs-lint build bench bench-quick clean
+        docs-lint build bench bench-quick clean galaxy-import ee-context docs docs-browser oldest-ansible
 
 help:
 	@echo "make demo   - install what is needed, start a throwaway registry, run the demo playbook"
 	@echo "make test   - install what is needed and run every test and check"
+	@echo "make docs   - build the HTML documentation site into build/docs/build/html"
 	@echo "make bench  - benchmarks against skopeo, python-dxf and curl (bench/results/latest.md)"
 
 debian-deps:
@@ -50,7 +62,8 @@ demo: deps
 	$(BIN)/python -m tests.testbed.demo
 
 # pytest last, so that its summary is the closing line of the run.
-test: deps sanity lint changelog-lint docs-lint build unit-and-integration
+test: deps sanity lint changelog-lint docs-lint build galaxy-import ee-context docs docs-browser \
+      oldest-ansible unit-and-integration
 
 unit-and-integration:
 	cd $(CURDIR) && $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
@@ -84,6 +97,66 @@ build: deps
 	  -a "msg={{ 'alpine:3' | drc.registry.docker_ref }}" | grep -q '"full_name": "docker.io/library/alpine"'
 	@echo "built collection installs and works"
 
+$(GALAXY_VENV)/.installed: tests/requirements-galaxy.txt
+	rm -rf $(GALAXY_VENV) && $(PYTHON) -m venv $(GALAXY_VENV)
+	$(GALAXY_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements-galaxy.txt
+	touch $@
+
+$(OLDEST_VENV)/.installed: tests/requirements-ansible-2.16.txt
+	rm -rf $(OLDEST_VENV) && $(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements-ansible-2.16.txt
+	touch $@
+
+# Galaxy's own import checks on the built tarball (tests/galaxy/galaxy-importer.cfg: all on but
+# ansible-test). The importer logs findings as WARNING/ERROR lines and still succeeds: any fails.
+galaxy-import: build $(GALAXY_VENV)/.installed
+	rm -rf build/galaxy-import && mkdir -p build/galaxy-import
+	set -o pipefail; cd build/galaxy-import && GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/galaxy/galaxy-importer.cfg \
+	  PATH=$(GALAXY_VENV)/bin:$$PATH $(GALAXY_VENV)/bin/python -m galaxy_importer.main \
+	  $(CURDIR)/build/dist/drc-registry-*.tar.gz 2>&1 | tee importer.log
+	@! grep -E '^(WARNING|ERROR|CRITICAL)' build/galaxy-import/importer.log
+	@grep -q '^Importer processing completed successfully' build/galaxy-import/importer.log
+	@echo "galaxy-importer: clean"
+
+# The example execution environment: ansible-builder writes its build context (building it needs
+# a container engine). The context must install the collection, and the dependency scan that the
+# build runs (the context's own introspect.py) must find requests and bindep.txt in the collection.
+ee-context: build $(GALAXY_VENV)/.installed
+	rm -rf build/ee && $(GALAXY_VENV)/bin/ansible-builder create \
+	  -f docs/execution-environment/execution-environment.yml -c build/ee/context \
+	  --output-filename Containerfile
+	grep -Eq '^ *- *name: *drc\.registry *$$' build/ee/context/_build/requirements.yml
+	grep -q 'ansible-galaxy collection install .*-r requirements.yml' build/ee/context/Containerfile
+	$(GALAXY_VENV)/bin/python build/ee/context/_build/scripts/introspect.py introspect \
+	  --write-pip build/ee/requirements.txt --write-bindep build/ee/bindep.txt build/dist/installed
+	grep -Eq '^requests.*# from collection drc\.registry' build/ee/requirements.txt
+	grep -Eq '^ca-certificates.*# from collection drc\.registry' build/ee/bindep.txt
+	@echo "execution environment context: installs drc.registry, which brings requests and ca-certificates"
+
+# The documentation site: antsibull-docs scaffolds a Sphinx project and Sphinx builds it, warnings
+# as errors. Offline, intersphinx reads a local inventory (tests/tools/docsite_offline.py).
+docs: deps
+	rm -rf build/docs && mkdir -p build/docs && chmod 755 build/docs
+	$(BIN)/antsibull-docs sphinx-init --use-current --squash-hierarchy --fail-on-error \
+	  --dest-dir build/docs --project drc.registry --title drc.registry \
+	  --copyright "drc.registry contributors" drc.registry
+	$(BIN)/python tests/tools/docsite_offline.py build/docs
+	cd build/docs && ./build.sh
+	@echo "documentation site: build/docs/build/html/index.html"
+
+# The site in a real browser: headless Chromium renders the collection's index page; the test
+# checks that it lists every module, lookup, filter and role in the collection's tree.
+docs-browser: docs
+	cd $(CURDIR) && $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib -q tests/docsite
+
+# The oldest ansible-core claimed (meta/runtime.yml): the unit tests and a smoke subset of the
+# integration tests, in its own venv. The newest (the development venv) runs the whole suite.
+oldest-ansible: deps $(OLDEST_VENV)/.installed
+	$(OLDEST_VENV)/bin/python -c "from ansible.release import __version__ as v; assert v.startswith('2.16.'), v"
+	cd $(CURDIR) && PATH=$(OLDEST_VENV)/bin:$$PATH ANSIBLE_PYTHON_INTERPRETER=$(OLDEST_VENV)/bin/python \
+	  $(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider --import-mode=importlib -q \
+	  tests/unit $(SMOKE_TESTS)
+
 # Benchmarks: separate from `make test`, which runs only the quick smoke test of the harness.
 bench: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run
@@ -92,4 +165,4 @@ bench-quick: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run --quick
 
 clean:
-	rm -rf build .venv .pytest_cache .coverage
+	rm -rf build .venv .venv-galaxy .venv-2.16 .pytest_cache .coverage

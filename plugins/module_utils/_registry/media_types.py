@@ -20,8 +20,7 @@ MANIFEST_TYPES = INDEX_TYPES + IMAGE_TYPES + SCHEMA1_TYPES
 # Every manifest type, lists first: a HEAD without the list types is answered with the amd64 child
 # digest on some registries, a silent wrong answer for pinning. Schema 1 last, at lower weight.
 MANIFEST_ACCEPT = ", ".join(
-    [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST]
-    + ["%s;q=0.5" % t for t in SCHEMA1_TYPES])
+    [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST] + ["%s;q=0.5" % t for t in SCHEMA1_TYPES])
 
 
 def base_type(content_type: str | None) -> str:

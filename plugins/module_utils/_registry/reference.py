@@ -85,8 +85,7 @@ def parse_index(index: str) -> dict:
 
 
 def _is_domain(component: str) -> bool:
-    return (component == "localhost" or "." in component or ":" in component
-            or component.lower() != component)
+    return component == "localhost" or "." in component or ":" in component or component.lower() != component
 
 
 def _split_remainder(value: str, remainder: str) -> tuple[str, str | None, str | None]:
