@@ -118,9 +118,9 @@ def _as_address(host: str):
 def _internal_address(address) -> bool:
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return (address.is_loopback or address.is_private or address.is_link_local
-            or address.is_unspecified or address.is_multicast
-            or (address.version == 4 and address in _SHARED_ADDRESS_SPACE))
+    return any((address.is_loopback, address.is_private, address.is_link_local,
+                address.is_unspecified, address.is_multicast,
+                address.version == 4 and address in _SHARED_ADDRESS_SPACE))
 
 
 def resolve_addresses(host: str) -> list:
@@ -162,8 +162,9 @@ def realm_refusal(registry_url: str, realm: str, resolve=resolve_addresses) -> s
     if registry_scheme == "https" and realm_scheme != "https":
         return ("the registry is reached over https but the realm over plain http, which would "
                 "send the credentials in clear text")
-    if (not same_origin(registry_url, realm) and is_internal_host(realm_host, resolve)
-            and not is_internal_host(registry_host, resolve)):
+    # Nested, not one boolean expression: each test may resolve a host name, in this order only.
+    internal_realm = not same_origin(registry_url, realm) and is_internal_host(realm_host, resolve)
+    if internal_realm and not is_internal_host(registry_host, resolve):
         return ("it is a loopback, private or link-local address and the registry is not: a "
                 "registry may not point our credentials or requests at an internal service")
     return None

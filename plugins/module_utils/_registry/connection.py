@@ -187,9 +187,9 @@ class RegistryConnection:
                 "auth": self.auth.challenge.scheme if self.auth.challenge else None}
 
     def _may_fall_back_to_http(self, exc: RegistryError) -> bool:
-        return (exc.status is None and not self.options.scheme_written
-                and self.base_url.startswith("https:") and is_loopback(host_of(self.registry))
-                and "certificate verification failed" not in str(exc))
+        return all((exc.status is None, not self.options.scheme_written,
+                    self.base_url.startswith("https:"), is_loopback(host_of(self.registry)),
+                    "certificate verification failed" not in str(exc)))
 
     def _send_ping(self):
         return self.transport.request("GET", self.url("/v2/"), stream=True)

@@ -17,7 +17,6 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.reference i
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 
-
 def manifest_path(repository: str, reference: str) -> str:
     return "/v2/%s/manifests/%s" % (repository, quote(reference, safe=":"))
 

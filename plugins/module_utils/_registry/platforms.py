@@ -232,9 +232,9 @@ def matches_exactly(wanted: Platform, candidate: Platform) -> bool:
         features.remove("win32k")
         candidate = candidate._replace(os_features=tuple(features))
     have = normalize(candidate)
-    return (have.os == wanted.os and have.architecture == wanted.architecture
-            and have.variant == wanted.variant and _os_version_matches(wanted, candidate)
-            and set(have.os_features) <= set(wanted.os_features))
+    return all((have.os == wanted.os, have.architecture == wanted.architecture,
+                have.variant == wanted.variant, _os_version_matches(wanted, candidate),
+                set(have.os_features) <= set(wanted.os_features)))
 
 
 def acceptable(wanted: Platform) -> list:
