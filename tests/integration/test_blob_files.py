@@ -46,6 +46,10 @@ def fetch_args(server, dest, **extra) -> dict:
     return args
 
 
+def started_writing(directory) -> bool:
+    return any(n.endswith(".drc-part") and os.path.getsize(directory / n) for n in os.listdir(directory))
+
+
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_download_resumes_and_leaves_only_the_blob(tmp_path, kill_signal):
     path = "/v2/app/blobs/" + BLOB_DIGEST
@@ -56,8 +60,7 @@ def test_a_killed_download_resumes_and_leaves_only_the_blob(tmp_path, kill_signa
         first = subprocess.Popen(command, env=ansible_env(), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + 60
-        while time.time() < deadline and not any(n.endswith(".drc-part") and os.path.getsize(tmp_path / n)
-                                                  for n in os.listdir(tmp_path)):
+        while time.time() < deadline and not started_writing(tmp_path):
             time.sleep(0.1)
         os.killpg(first.pid, kill_signal)
         first.wait(timeout=30)

@@ -31,8 +31,8 @@ def connect(server, retries=2) -> RegistryConnection:
     ("https://localhost:5000/app", "https", True, "https://localhost:5000"),
     ("localhost:5000/app", "https", False, "https://localhost:5000"),
 ])
-def test_options_carry_the_registry_and_whether_a_scheme_was_written(written, scheme,
-                                                                       scheme_written, api_url):
+def test_options_carry_the_registry_and_whether_a_scheme_was_written(
+        written, scheme, scheme_written, api_url):
     options = connection_options(parse_image_reference(written), {"timeout": 5.0, "retries": 1})
     assert (options.scheme, options.scheme_written, options.api_url) == (scheme, scheme_written,
                                                                          api_url)
