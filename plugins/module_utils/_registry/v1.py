@@ -49,7 +49,6 @@ CHECKSUM_HEADER = "X-Docker-Checksum-Payload"
 SIZE_HEADER = "X-Docker-Size"
 _CHECKSUM_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 _TOKEN_RE = re.compile(r"^[\x21-\x7e][\x20-\x7e]*$")
-_ORIGIN_ATTR = "drc-origin"
 
 
 def validate_image_id(image_id, what: str = "image_id") -> str:
@@ -67,21 +66,22 @@ def index_url_for(index: dict, base_url: str | None = None) -> str:
 
 
 class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
-    """Cookies go back only to the origin (scheme, host, port) that set them.
+    """Cookies go back only to the host and port that set them, and https ones only over https.
 
     Browsers' rules ignore the port, and the index and an endpoint may share a host: the
-    registry's session cookie must not reach the index, nor a CDN a layer redirects to.
+    registry's session cookie must not reach the index. Each accepted cookie is pinned to its
+    port (the RFC 2965 ``Port`` attribute), which the standard policy then enforces; requests
+    copies cookies with their attributes into every request's jar, so the pin survives.
     """
 
     def set_ok(self, cookie, request) -> bool:
         if not super().set_ok(cookie, request):
             return False
-        cookie.set_nonstandard_attr(_ORIGIN_ATTR, "%s://%s:%s" % origin(request.get_full_url()))
+        cookie.port = http.cookiejar.request_port(request) or "80"
+        cookie.port_specified = True
+        if request.type == "https":
+            cookie.secure = True
         return True
-
-    def return_ok(self, cookie, request) -> bool:
-        wanted = "%s://%s:%s" % origin(request.get_full_url())
-        return cookie.get_nonstandard_attr(_ORIGIN_ATTR) == wanted and super().return_ok(cookie, request)
 
 
 def read_limited(response, limit: int, what: str) -> bytes:
