@@ -13,6 +13,7 @@ import os
 import pytest
 
 from tests.integration.ansible_runner import run_module
+from tests.testbed.hostile import HostileServer
 from tests.testbed.v1server import PASSWORD, USERNAME, V1Pair
 
 
@@ -74,12 +75,26 @@ def test_auto_fallback_for_a_loopback_host_without_scheme(bed):
     assert run.result["registry"] == bed.index.url
 
 
-def test_auto_never_falls_back_when_v2_exists():
-    with V1Pair(v2=True) as bed:
-        run = run_module("drc.registry.registry_tags_info", {"repository": repo(bed)})
+@pytest.mark.parametrize("v2_status, message", [
+    (200, "NAME_UNKNOWN"),  # v2 answers the ping, the call fails
+    (503, "503 Service Unavailable: UNAVAILABLE"),  # v2 is there but failing
+])
+def test_auto_never_falls_back_when_v2_exists(v2_status, message):
+    with V1Pair(v2=True, v2_status=v2_status) as bed:
+        run = run_module("drc.registry.registry_tags_info", {"repository": repo(bed), "retries": 0})
         assert run.rc != 0
-        assert "NAME_UNKNOWN" in run.result["msg"], run.result["msg"]
+        assert message in run.result["msg"], run.result["msg"]
         assert not [p for p in paths(bed) if p.startswith("/v1/")], bed.log
+
+
+def test_auto_reports_the_v2_failure_when_v1_does_not_answer_either():
+    """A server that answers 404 to everything is no registry: the v2 error is the one reported."""
+    with HostileServer(lambda request: None) as server:
+        run = run_module("drc.registry.registry_tags_info",
+                         {"repository": "http://%s/public/app" % server.host})
+        assert run.rc != 0
+        assert "GET http://%s/v2/ failed: 404" % server.host in run.result["msg"], run.result["msg"]
+        assert [r.path for r in server.requests] == ["/v2/", "/v1/_ping"]
 
 
 def test_v2_option_does_not_try_v1(bed):

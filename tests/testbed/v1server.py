@@ -16,7 +16,8 @@ documentation (the "Docker Registry API" and "Docker Hub API" pages of Docker's 
 ``standalone=True`` makes the index serve the registry endpoints itself, with no endpoints
 header and no token (as a standalone registry does). ``v2=True`` makes the index answer
 ``/v2/`` like a v2 registry (every other ``/v2/`` path is a v2 NAME_UNKNOWN 404), to show that
-``auto`` never falls back to v1 when v2 exists. Every request is logged with its headers.
+``auto`` never falls back to v1 when v2 exists; ``v2_status`` is what ``/v2/`` then answers
+(503: a v2 registry that fails). Every request is logged with its headers.
 """
 
 from __future__ import annotations
@@ -105,9 +106,11 @@ class _Server(LoopbackServer):
 class V1Pair:
     """The index and the registry, sharing images, repositories, tokens and sessions."""
 
-    def __init__(self, standalone: bool = False, v2: bool = False, checksums: bool = True) -> None:
+    def __init__(self, standalone: bool = False, v2: bool = False, checksums: bool = True,
+                 v2_status: int = 200) -> None:
         self.standalone = standalone
         self.v2 = v2
+        self.v2_status = v2_status
         self.checksums = checksums
         self.corrupt: set = set()  # image ids whose layer is served with one byte changed
         self.log: list = []
@@ -203,6 +206,9 @@ class V1Pair:
         if path.startswith("/v2/") or path == "/v2":
             if role == "index" and self.v2:
                 if path in ("/v2/", "/v2"):
+                    if self.v2_status != 200:
+                        return self.v2_status, {"Docker-Distribution-API-Version": "registry/2.0"}, {
+                            "errors": [{"code": "UNAVAILABLE", "message": "service unavailable"}]}
                     return 200, {"Docker-Distribution-API-Version": "registry/2.0"}, {}
                 return 404, {"Docker-Distribution-API-Version": "registry/2.0"}, {
                     "errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known"}]}
