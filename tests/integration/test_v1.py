@@ -197,6 +197,12 @@ def test_blob_fetch_without_registry_checksum_compares_bytes(tmp_path):
         second = run_module("drc.registry.registry_blob_fetch", args)
         assert second.rc == 0 and second.result["changed"] is False, second.output
         assert os.listdir(tmp_path) == ["t"]
+        check = run_module("drc.registry.registry_blob_fetch", args, check=True)
+        assert check.rc == 0 and check.result["changed"] is False, check.output
+        (tmp_path / "t").write_bytes(b"changed by hand")
+        check = run_module("drc.registry.registry_blob_fetch", args, check=True)
+        assert check.rc == 0 and check.result["changed"] is True, check.output
+        assert (tmp_path / "t").read_bytes() == b"changed by hand"
 
 
 @pytest.mark.parametrize("args, message", [

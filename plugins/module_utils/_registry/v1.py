@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import http.cookiejar
+import ipaddress
 import json
 import re
 from urllib.parse import quote, urlencode, urlsplit
@@ -119,8 +120,23 @@ def v1_error(method: str, url: str, response, hint: str | None = None) -> Regist
     return RegistryError(message, method=method, url=url, status=response.status_code, errors=errors)
 
 
-def parse_endpoints(value: str | None, scheme: str) -> list:
-    """``X-Docker-Endpoints: reg1.example, reg2.example:5000`` -> base URLs, in the index's scheme."""
+def _is_internal(host: str) -> bool:
+    """localhost, or a loopback, private or link-local address literal (no DNS lookup)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+def parse_endpoints(value: str | None, scheme: str, index_host: str | None = None) -> list:
+    """``X-Docker-Endpoints: reg1.example, reg2.example:5000`` -> base URLs, in the index's scheme.
+
+    An index on a public host may not send the token to an internal address (SSRF).
+    """
     if not value:
         return []
     out = []
@@ -131,6 +147,10 @@ def parse_endpoints(value: str | None, scheme: str) -> list:
         if not DOMAIN_RE.match(host):
             raise RegistryError("the index named a registry endpoint %r that is not a host with an "
                                 "optional :port" % host[:200])
+        hostname = urlsplit("//" + host).hostname or ""
+        if index_host is not None and not _is_internal(index_host) and _is_internal(hostname):
+            raise RegistryError("refusing the registry endpoint %s that the index %s named: an "
+                                "internal address named by a public index" % (host, index_host))
         out.append("%s://%s" % (scheme, host))
     return out
 
@@ -308,7 +328,8 @@ class V1Connection:
                 raise RegistryError("the index sent an X-Docker-Token for %s that cannot be used "
                                     "(empty, too long or with control characters)" % name)
         scheme = urlsplit(self.index_url).scheme
-        endpoints = parse_endpoints(response.headers.get("X-Docker-Endpoints"), scheme)
+        endpoints = parse_endpoints(response.headers.get("X-Docker-Endpoints"), scheme,
+                                    urlsplit(self.index_url).hostname or "")
         if not endpoints:
             endpoints = [self.index_url]  # a standalone registry is its own endpoint
         self.log("v1 index granted %s on %s (%s)" % (

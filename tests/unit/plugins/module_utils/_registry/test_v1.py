@@ -31,6 +31,24 @@ def test_parse_endpoints(value, scheme, expected):
     assert parse_endpoints(value, scheme) == expected
 
 
+@pytest.mark.parametrize("index_host, endpoint, ok", [
+    ("index.example", "reg.example", True),
+    ("index.example", "127.0.0.1:5000", False),
+    ("index.example", "localhost", False),
+    ("index.example", "10.1.2.3", False),
+    ("index.example", "[::1]:5000", False),
+    ("index.example", "169.254.169.254", False),
+    ("127.0.0.1", "127.0.0.1:5001", True),
+    ("10.0.0.5", "10.0.0.6", True),
+])
+def test_a_public_index_cannot_send_the_token_inside(index_host, endpoint, ok):
+    if ok:
+        assert parse_endpoints(endpoint, "https", index_host) == ["https://" + endpoint]
+    else:
+        with pytest.raises(RegistryError, match="internal address named by a public index"):
+            parse_endpoints(endpoint, "https", index_host)
+
+
 @pytest.mark.parametrize("value", ["http://evil.example", "user@host", "host/path", "a b"])
 def test_parse_endpoints_refuses_what_is_not_a_host(value):
     with pytest.raises(RegistryError, match="not a host"):
