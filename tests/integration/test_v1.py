@@ -234,6 +234,8 @@ def test_private_repository_password_reaches_the_index_only(bed, tmp_path):
     assert run.rc == 0, run.output
     assert _sha(tmp_path / secret.id) == secret.checksum
     assert PASSWORD not in run.output
+    signatures = [token.split(",")[0] for token in bed.tokens]
+    assert signatures and not [sig for sig in signatures if sig in run.output]  # nor the token
     basic = "Basic " + base64.b64encode(("%s:%s" % (USERNAME, PASSWORD)).encode()).decode()
     index_auth = [r.header("Authorization") for r in bed.log if r.server == "index"
                   and r.path.startswith("/v1/repositories/")]
