@@ -181,4 +181,3 @@ def search_info(module) -> dict:
     finally:
         connection.close()
     return dict(changed=False, results=results, query=query, registry=connection.index_url)
-
