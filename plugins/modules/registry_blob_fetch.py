@@ -30,11 +30,29 @@ options:
   digest:
     description:
       - The blob's digest, C(algorithm:hex), for example V(sha256:...).
+      - Exactly one of O(digest) and O(image_id) is required.
     type: str
-    required: true
+  image_id:
+    description:
+      - A legacy v1 image id (64 hexadecimal characters); download that image's layer through the
+        v1 API. The layer is verified when the registry gives its checksum
+        (C(X-Docker-Checksum-Payload)).
+      - Exactly one of O(digest) and O(image_id) is required.
+    type: str
+    version_added: 0.1.0
+  api_version:
+    description:
+      - Which registry API to use. V(auto) pings C(/v2/) and uses the legacy v1 API only when the
+        registry has no v2 API (C(/v2/) answers 404) and C(/v1/_ping) answers; a v2 registry
+        whose call fails is never retried on v1. See the collection's C(docs/v1.md).
+    type: str
+    choices: [auto, v2, v1]
+    default: auto
+    version_added: 0.1.0
   dest:
     description:
-      - The file to write. An existing directory means a file named by the digest inside it.
+      - The file to write. An existing directory means a file named by the digest (or the
+        image id) inside it.
       - The directory must exist.
     type: path
     required: true
@@ -90,8 +108,25 @@ dest:
   sample: /var/cache/layers/sha256:4abcf2066143...
 digest:
   description: The blob's digest.
+  returned: when the v2 API answered
+  type: str
+image_id:
+  description: The v1 image whose layer was fetched.
+  returned: when the v1 API answered
+  type: str
+checksum:
+  description: C(sha256:<hex>) of the layer's bytes (null in check mode when nothing tells it).
+  returned: when the v1 API answered
+  type: str
+verified:
+  description: Whether the layer matched a checksum the registry gave.
+  returned: when the v1 API answered
+  type: bool
+api_version:
+  description: Which registry API answered, V(v1) or V(v2).
   returned: success
   type: str
+  sample: v2
 size:
   description: The blob's size in bytes (null in check mode when the registry does not say).
   returned: success
@@ -109,22 +144,29 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.files impor
     blob_destination, write_verified_file)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_repository, validate_digest)
+from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
             repository=dict(type="str", required=True),
-            digest=dict(type="str", required=True),
+            digest=dict(type="str"),
+            image_id=dict(type="str"),
+            api_version=v1_results.API_VERSION_OPTION,
             dest=dict(type="path", required=True),
             size=dict(type="int"),
         ),
         supports_check_mode=True,
         add_file_common_args=True,
+        required_one_of=[("digest", "image_id")],
+        mutually_exclusive=[("digest", "image_id")],
     )
     registry = RegistryModule(module)
     params = module.params
     try:
+        if params["image_id"] is not None or params["api_version"] == "v1":
+            registry.exit(**v1_results.blob_fetch(module, registry, params["repository"]))
         digest = validate_digest(params["digest"])
         size = params["size"]
         if size is not None and size < 0:
@@ -147,6 +189,7 @@ def main():
             module, blob_destination(params["dest"], digest), digest,
             lambda out: fetch_blob(connect(), reference.repository, digest, out, size),
             probe_size)
+        result["api_version"] = "v2"
     except RegistryError as exc:
         registry.fail(exc)
     registry.exit(**result)

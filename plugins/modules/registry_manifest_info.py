@@ -55,6 +55,15 @@ options:
         architecture...) of an image manifest.
     type: bool
     default: false
+  api_version:
+    description:
+      - Which registry API to use. V(auto) pings C(/v2/) and uses the legacy v1 API only when the
+        registry has no v2 API (C(/v2/) answers 404) and C(/v1/_ping) answers; a v2 registry
+        whose call fails is never retried on v1. See the collection's C(docs/v1.md).
+    type: str
+    choices: [auto, v2, v1]
+    default: auto
+    version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup
@@ -98,21 +107,21 @@ EXAMPLES = r"""
 RETURN = r"""
 digest:
   description: The digest of the manifest described (the child's with O(platform)).
-  returned: success
+  returned: when the v2 API answered
   type: str
   sample: sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b
 media_type:
   description: Its media type.
-  returned: success
+  returned: when the v2 API answered
   type: str
   sample: application/vnd.oci.image.index.v1+json
 size:
   description: Its size in bytes.
-  returned: success
+  returned: when the v2 API answered
   type: int
 manifest:
   description: The manifest or index, parsed.
-  returned: success
+  returned: when the v2 API answered
   type: dict
 platforms:
   description: For an index or manifest list, one entry per child.
@@ -148,13 +157,32 @@ reference:
   sample: docker.io/library/alpine:3
 pinned:
   description: C(<full name>@<digest>), ready to deploy.
-  returned: success
+  returned: when the v2 API answered
   type: str
   sample: docker.io/library/alpine@sha256:c5b1261d6d3e43071626931fc004f70149baeba2c8ec672bd4f27761f8e1ad6b
 deprecated:
   description: True for a Docker schema 1 manifest.
-  returned: success
+  returned: when the v2 API answered
   type: bool
+image_id:
+  description: The v1 image id the tag points at.
+  returned: when the v1 API answered
+  type: str
+  sample: 5f2f9c7a33e1d1c2b4a0e0f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4
+ancestry:
+  description: The image ids of the image and its parents, the image first, as the registry gives them.
+  returned: when the v1 API answered
+  type: list
+  elements: str
+image_json:
+  description: The image's JSON as the registry serves it (its v1 configuration).
+  returned: when the v1 API answered
+  type: dict
+api_version:
+  description: Which registry API answered, V(v1) or V(v2).
+  returned: success
+  type: str
+  sample: v2
 rate_limit:
   description: The registry's rate-limit headers, when it sends them.
   returned: when the registry sends them
@@ -170,6 +198,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
+from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
 def main():
@@ -179,6 +208,7 @@ def main():
             platform=dict(type="str"),
             os_version=dict(type="str"),
             config=dict(type="bool", default=False),
+            api_version=v1_results.API_VERSION_OPTION,
         ),
         required_by={"os_version": "platform"},
         supports_check_mode=True,
@@ -189,11 +219,15 @@ def main():
         platform = (parse_platform(params["platform"], params["os_version"])
                     if params["platform"] is not None else None)
         reference = parse_image_reference(params["reference"])
-        result = describe_image(registry.connect(reference), reference, platform,
-                                params["config"], warn=module.warn)
+        connection = registry.connect(reference)
+        legacy = v1_results.select(module, reference, connection)
+        if legacy:
+            registry.exit(**v1_results.manifest_info(legacy, reference, params, module.warn))
+        result = describe_image(connection, reference, platform, params["config"],
+                                warn=module.warn)
     except RegistryError as exc:
         registry.fail(exc)
-    registry.exit(changed=False, **result)
+    registry.exit(changed=False, api_version="v2", **result)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,15 @@ options:
     type: str
     choices: [none, semver]
     default: none
+  api_version:
+    description:
+      - Which registry API to use. V(auto) pings C(/v2/) and uses the legacy v1 API only when the
+        registry has no v2 API (C(/v2/) answers 404) and C(/v1/_ping) answers; a v2 registry
+        whose call fails is never retried on v1. See the collection's C(docs/v1.md).
+    type: str
+    choices: [auto, v2, v1]
+    default: auto
+    version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup
@@ -88,6 +97,16 @@ registry:
   returned: success
   type: str
   sample: https://registry-1.docker.io
+tag_ids:
+  description: Tag to image id, for the tags in RV(tags).
+  returned: when the v1 API answered
+  type: dict
+  sample: {"1.0": "5f2f9c7a33e1d1c2b4a0e0f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4"}
+api_version:
+  description: Which registry API answered, V(v1) or V(v2).
+  returned: success
+  type: str
+  sample: v2
 rate_limit:
   description: The registry's rate-limit headers, when it sends them.
   returned: when the registry sends C(ratelimit-limit) or C(ratelimit-remaining)
@@ -105,6 +124,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
 from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
     compile_match, select_tags)
+from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
 def main():
@@ -114,6 +134,7 @@ def main():
             page_size=dict(type="int"),
             match=dict(type="str"),
             sort=dict(type="str", choices=["none", "semver"], default="none"),
+            api_version=v1_results.API_VERSION_OPTION,
         ),
         supports_check_mode=True,
     )
@@ -125,12 +146,15 @@ def main():
         pattern = compile_match(params["match"])
         reference = parse_repository(params["repository"])
         connection = registry.connect(reference)
+        legacy = v1_results.select(module, reference, connection)
+        if legacy:
+            registry.exit(**v1_results.tags_info(legacy, reference, params))
         tags = select_tags(list_tags(connection, reference.repository, params["page_size"]),
                            pattern, params["sort"])
     except RegistryError as exc:
         registry.fail(exc)
     registry.exit(changed=False, tags=tags, repository=reference.full_name,
-                  registry=connection.base_url)
+                  registry=connection.base_url, api_version="v2")
 
 
 if __name__ == "__main__":

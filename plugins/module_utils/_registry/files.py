@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import tempfile
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import DigestHasher
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -74,6 +75,22 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def download_to_temp(directory: str, write) -> str:
+    """A temp file in ``directory`` that ``write(fileobj)`` fills; removed if anything fails.
+
+    For downloads whose digest is not known beforehand (v1 layers), which cannot be resumed by
+    ``write_verified_file``; the caller moves the file into place (or removes it).
+    """
+    fd, path = tempfile.mkstemp(prefix=".drc-download-", suffix=PART_SUFFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "w+b") as handle:
+            write(handle)
+    except BaseException:
+        _remove(path)
+        raise
+    return path
 
 
 def write_verified_file(module, dest: str, digest: str, download, probe_size) -> dict:
