@@ -9,6 +9,7 @@ import os
 
 from tests.integration.ansible_runner import run_expression, run_module
 from tests.testbed.hostile import HostileServer, Reply
+from tests.testbed.pki import Pki
 
 PASSWORD = "guard-secret-pw"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -32,7 +33,7 @@ def image_manifest(config: bytes = CONFIG) -> bytes:
 MANIFEST = image_manifest()
 
 
-def registry(routes: dict, basic: bool = False) -> HostileServer:
+def registry(routes: dict, basic: bool = False, tls_pki=None) -> HostileServer:
     """``routes`` maps (method, path without query) to a Reply or a function of the request."""
     def answer(request):
         if basic and not request.headers.get("Authorization", "").startswith("Basic "):
@@ -41,7 +42,7 @@ def registry(routes: dict, basic: bool = False) -> HostileServer:
             return Reply(200, {"Docker-Distribution-API-Version": "registry/2.0"}, b"{}")
         route = routes.get((request.method, request.path.split("?")[0]))
         return route(request) if callable(route) else route
-    return HostileServer(answer)
+    return HostileServer(answer, tls_pki=tls_pki)
 
 
 def creds() -> dict:
@@ -118,7 +119,7 @@ def test_lookup_redirected_manifest_carries_no_credentials():
     """The lookup's manifest request, redirected to another origin, loses its Authorization."""
     manifest = Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest(MANIFEST)}, MANIFEST)
     with HostileServer(lambda request: manifest) as mirror:
-        location = "http://localhost:%d/mirror/app/1" % mirror.port
+        location = "http://127.0.0.1:%d/mirror/app/1" % mirror.port  # the same host, another port
         routes = {(method, "/v2/app/manifests/1"): Reply(307, {"Location": location})
                   for method in ("HEAD", "GET")}
         with registry(routes, basic=True) as server:
@@ -212,6 +213,21 @@ def test_failed_download_leaves_no_temp_file(tmp_path):
     assert os.listdir(tmp_path) == ["b"]
 
 
+def test_netrc_adds_no_credentials(tmp_path):
+    """~/.netrc (or $NETRC) naming the registry's host is not a credential source."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login mallory password netrc-secret-31\n")
+    netrc.chmod(0o600)
+    routes = {("GET", "/v2/app/tags/list"): Reply(200, {"Content-Type": "application/json"},
+                                                  json.dumps({"tags": ["a"]}).encode())}
+    with registry(routes) as server:
+        run = run_module("drc.registry.registry_tags_info", dict(repository="http://%s/app" % server.host),
+                         env={"NETRC": str(netrc), "HOME": str(tmp_path)})
+        sent = [r.headers.get("Authorization") for r in server.requests]
+    assert run.rc == 0, run.output
+    assert sent and all(value is None for value in sent), sent
+
+
 def test_identity_token_option_never_shown_at_vvvv():
     """The identity_token option is no_log: a failing task at -vvvv does not echo it."""
     token = "guard-identity-token-77"
@@ -220,3 +236,15 @@ def test_identity_token_option_never_shown_at_vvvv():
             repository="http://%s/app" % server.host, identity_token=token, retries=0), verbosity=4)
     assert run.rc != 0
     assert token not in run.output
+
+
+def test_certificates_are_verified_by_default(tmp_path):
+    pki = Pki(str(tmp_path / "pki"))
+    routes = {("GET", "/v2/app/tags/list"): Reply(200, {"Content-Type": "application/json"},
+                                                  json.dumps({"tags": ["a"]}).encode())}
+    with registry(routes, tls_pki=pki) as server:
+        refused = run_module("drc.registry.registry_tags_info", dict(repository="https://%s/app" % server.host))
+        trusted = run_module("drc.registry.registry_tags_info", dict(repository="https://%s/app" % server.host,
+                                                                     ca_path=pki.ca_cert))
+    assert refused.rc != 0 and "certificate verification failed" in refused.result["msg"], refused.output
+    assert trusted.rc == 0 and trusted.result["tags"] == ["a"], trusted.output

@@ -157,3 +157,37 @@ def test_error_body_is_read_only_up_to_the_cap():
         client = client_for("http://%s/app" % server.host, retries=0)
         with pytest.raises(RegistryError, match="failed: 403 Forbidden"):
             client.get_manifest("app", "1")
+
+
+def test_a_body_without_content_length_is_cut_at_the_cap():
+    """An HTTP/1.0 answer with no Content-Length, ended by closing: counted while it streams."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Unsized(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.end_headers()
+            if self.path != "/v2/":
+                try:
+                    for dummy in range(6):
+                        self.wfile.write(b" " * MIB)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Unsized)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        client = client_for("http://127.0.0.1:%d/app" % httpd.server_address[1], retries=0)
+        with pytest.raises(RegistryError, match="is more than the 4194304 bytes allowed"):
+            client.get_manifest("app", "1")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
