@@ -178,8 +178,8 @@ def test_child_manifest_not_matching_the_index_is_refused_by_the_module():
 
 def test_manifest_by_digest_with_wrong_bytes_is_refused_by_the_lookup():
     wanted = digest(MANIFEST)
-    routes = {("GET", "/v2/app/manifests/" + wanted): Reply(200, {"Content-Type": OCI_MANIFEST},
-                                                             image_manifest(TAMPERED_CONFIG))}
+    tampered = image_manifest(TAMPERED_CONFIG)
+    routes = {("GET", "/v2/app/manifests/" + wanted): Reply(200, {"Content-Type": OCI_MANIFEST}, tampered)}
     with registry(routes) as server:
         run = run_expression(lookup("http://%s/app@%s" % (server.host, wanted), platform="linux/amd64"))
     assert run.rc != 0

@@ -209,8 +209,8 @@ def main(argv=None) -> int:
                                               result.get("detail", "")), flush=True)
     bad = [r for r in results if r["verdict"] not in ("caught", "ok")]
     for result in bad:
-        print("\n---- %s (%s): %s\n%s" % (result["id"], result["verdict"], result.get("property", ""),
-                                        result.get("output", "")))
+        print("\n---- %s (%s): %s" % (result["id"], result["verdict"], result.get("property", "")))
+        print(result.get("output", ""))
     caught = sum(1 for r in results if r["verdict"] == "caught")
     print("\nmutants: %d of %d caught in %.0fs%s" % (
         caught, len(mutations), time.monotonic() - started,
