@@ -2,10 +2,10 @@
 
 For each mutation: apply the edit to a scratch copy of the collection (one copy per worker), run
 only the listed tests there, with the same pytest invocation and environment as the Makefile,
-then restore the file. A mutation is caught when every listed test fails. A baseline job runs
-all listed tests on the unmutated copy: they must all pass, or a "caught" would mean nothing.
+then restore the file. A mutation is caught when every listed test fails. Baseline jobs run all
+listed tests on the unmutated copy: they must all pass, or a "caught" would mean nothing.
 
-    python -m tests.mutants.run [--jobs 2] [--only ID ...] [--no-baseline] [--list]
+    python -m tests.mutants.run [--jobs 2] [--only ID ...] [--no-baseline | --baseline-only] [--list]
 
 Exit status 0 when every mutation is caught; 1 naming survivors, half-caught or stale entries.
 """
@@ -17,6 +17,7 @@ import concurrent.futures
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 GUARDS = os.path.join(ROOT, "tests", "mutants", "guards.yml")
 SCRATCH = os.path.join(ROOT, "build", "mutants")
 REQUIRED = ("id", "property", "file", "original", "mutant", "tests")
-PER_MUTATION_TIMEOUT = 600
+PER_RUN_TIMEOUT = 1800
 _RESULT_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)")
 
 
@@ -102,12 +103,14 @@ def run_tests(scratch: str, tests: list) -> tuple:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--import-mode=importlib",
                "-q", "-rA", "--no-header", "-o", "addopts="] + list(tests)
     started = time.monotonic()
-    try:
-        done = subprocess.run(command, cwd=scratch, env=environment(scratch), capture_output=True,
-                              text=True, timeout=PER_MUTATION_TIMEOUT, check=False)
-        output = done.stdout + done.stderr
-    except subprocess.TimeoutExpired as exc:
-        output = "timed out after %ds\n%s" % (PER_MUTATION_TIMEOUT, exc.stdout or "")
+    # its own process group: on a timeout the test bed's registries go too, not only pytest
+    with subprocess.Popen(command, cwd=scratch, env=environment(scratch), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as process:
+        try:
+            output, dummy = process.communicate(timeout=PER_RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output = "timed out after %ds\n%s" % (PER_RUN_TIMEOUT, process.communicate()[0])
     outcomes: dict = {test: [] for test in tests}
     for line in output.splitlines():
         match = _RESULT_LINE.match(line)
@@ -150,11 +153,22 @@ def run_mutation(entry: dict, scratch: str) -> dict:
     return result
 
 
-def run_baseline(mutations: list, scratch: str) -> dict:
+def baseline_groups(mutations: list) -> list:
+    """Every listed test, grouped to run in parallel: the unit tests, then one group per
+    integration file (each starts the test bed only if it needs it)."""
     tests = sorted({test for entry in mutations for test in entry["tests"]})
+    groups: dict = {}
+    for test in tests:
+        path = test.split("::", 1)[0]
+        key = "unit" if path.startswith("tests/unit/") else os.path.basename(path)[:-3]
+        groups.setdefault(key, []).append(test)
+    return sorted(groups.items())
+
+
+def run_baseline(name: str, tests: list, scratch: str) -> dict:
     outcomes, output, seconds = run_tests(scratch, tests)
     bad = [test for test, kinds in outcomes.items() if not kinds or set(kinds) - {"PASSED"}]
-    return {"id": "(baseline)", "verdict": "ok" if not bad else "BROKEN", "seconds": seconds,
+    return {"id": "(baseline %s)" % name, "verdict": "ok" if not bad else "BROKEN", "seconds": seconds,
             "detail": "" if not bad else "not passing without any mutation: " + ", ".join(bad),
             "output": output[-4000:] if bad else ""}
 
@@ -164,6 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default 2)")
     parser.add_argument("--only", nargs="*", help="run only these mutation ids")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")
+    parser.add_argument("--baseline-only", action="store_true", help="only check that the tests pass unmutated")
     parser.add_argument("--list", action="store_true", help="print the guard list and exit")
     args = parser.parse_args(argv)
 
@@ -189,14 +204,15 @@ def main(argv=None) -> int:
     jobs = max(1, args.jobs)
     workers = [make_scratch("w%d" % n) for n in range(jobs)]
     free = list(workers)
-    tasks = ([("baseline", None)] if not args.no_baseline else []) + [("mutation", e) for e in mutations]
+    tasks = [] if args.no_baseline else [("baseline", group) for group in baseline_groups(mutations)]
+    tasks += [] if args.baseline_only else [("mutation", entry) for entry in mutations]
     print("%d mutations, %d workers, scratch copies under %s" % (len(mutations), jobs, SCRATCH), flush=True)
 
     def work(task):
         scratch = free.pop()
         try:
             kind, entry = task
-            return run_baseline(mutations, scratch) if kind == "baseline" else run_mutation(entry, scratch)
+            return run_baseline(entry[0], entry[1], scratch) if kind == "baseline" else run_mutation(entry, scratch)
         finally:
             free.append(scratch)
 
@@ -213,7 +229,7 @@ def main(argv=None) -> int:
         print(result.get("output", ""))
     caught = sum(1 for r in results if r["verdict"] == "caught")
     print("\nmutants: %d of %d caught in %.0fs%s" % (
-        caught, len(mutations), time.monotonic() - started,
+        caught, 0 if args.baseline_only else len(mutations), time.monotonic() - started,
         "" if not bad else "; NOT caught or broken: " + ", ".join(r["id"] for r in bad)))
     return 1 if bad else 0
 
