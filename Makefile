@@ -29,7 +29,8 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 .PHONY: help deps debian-deps venv link demo test unit-and-integration sanity lint changelog-lint \
-        docs-lint build bench bench-quick clean galaxy-import ee-context docs docs-browser oldest-ansible
+        docs-lint build bench bench-quick clean galaxy-import ee-context docs docs-browser oldest-ansible \
+        mutants
 
 help:
 	@echo "make demo   - install what is needed, start a throwaway registry, run the demo playbook"
@@ -163,6 +164,11 @@ bench: deps
 
 bench-quick: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run --quick
+
+# The guard list (tests/mutants/guards.yml): each mutation applied to a scratch copy under
+# build/mutants, its tests run there, and every listed test must fail. See docs/testing.md.
+mutants: deps
+	cd $(CURDIR) && $(BIN)/python -m tests.mutants.run --jobs 2
 
 clean:
 	rm -rf build .venv .venv-galaxy .venv-2.16 .pytest_cache .coverage

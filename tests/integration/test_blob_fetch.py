@@ -85,12 +85,24 @@ def test_check_mode_writes_nothing_and_diff_shows_digests(testbed, tmp_path):
 
 
 def test_existing_right_content_is_unchanged_even_in_check_mode(testbed, tmp_path):
+    """The right file already there: no request at all, the file not replaced, in either mode."""
     registry = testbed.registries["open"]
     layer = layer_of(testbed, registry, "app/oci:1.0")
-    args = dict(repository=ref(registry, "app/oci"), digest=layer["digest"], dest=str(tmp_path / "l"))
+    dest = tmp_path / "l"
+    args = dict(repository=ref(registry, "app/oci"), digest=layer["digest"], dest=str(dest))
     assert run_module(MODULE, args).rc == 0
-    run = run_module(MODULE, args, check=True)
-    assert run.rc == 0 and run.result["changed"] is False, run.output
+    before = os.stat(dest)
+    mark = registry.access_log_mark()
+    for check in (True, False):
+        run = run_module(MODULE, args, check=check)
+        assert run.rc == 0 and run.result["changed"] is False, run.output
+        assert run.result["size"] == layer["size"]
+    import time
+    time.sleep(0.2)
+    assert registry.requests_since(mark) == []  # not even a ping: the local hash decided
+    after = os.stat(dest)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("digest, fragment", [

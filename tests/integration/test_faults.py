@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
@@ -99,15 +100,31 @@ def test_endless_resets_fail_and_leave_destination_as_it_was(testbed, big_layer,
     assert "Traceback" not in run.output
 
 
-@pytest.mark.parametrize("status, headers", [
-    (500, []), (502, []), (503, []), (504, []), (408, []),
-    (429, [("Retry-After", "1")]),
-    (429, [("Retry-After", "Thu, 01 Jan 1970 00:00:00 GMT")]),  # an HTTP-date already past
+class TimedFaultProxy(FaultProxy):
+    """A FaultProxy that also notes when each request arrived, to see the client's waits."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: list = []
+
+    def handle(self, handler, body):
+        with self._lock:
+            self.arrivals.append((time.monotonic(), handler.command, handler.path))
+        return super().handle(handler, body)
+
+
+# The lower bound of each wait: Retry-After when given, else the backoff's (base 0.5 s, halved
+# by the jitter at worst). An HTTP-date already past means no wait.
+@pytest.mark.parametrize("status, headers, min_waits", [
+    (500, [], [0.25, 0.5]), (502, [], [0.25, 0.5]), (503, [], [0.25, 0.5]), (504, [], [0.25, 0.5]),
+    (408, [], [0.25, 0.5]),
+    (429, [("Retry-After", "2")], [2.0, 2.0]),
+    (429, [("Retry-After", "Thu, 01 Jan 1970 00:00:00 GMT")], [0.0, 0.0]),  # an HTTP-date already past
 ], ids=["500", "502", "503", "504", "408", "429-seconds", "429-date"])
-def test_temporary_statuses_are_retried(testbed, status, headers):
+def test_temporary_statuses_are_retried(testbed, status, headers, min_waits):
     faults = [Fault("status", path="/manifests/", status=status, headers=headers, times=2,
                     method=method) for method in ("GET", "HEAD")]
-    proxy = FaultProxy(testbed.registries["open"].url, faults).start()
+    proxy = TimedFaultProxy(testbed.registries["open"].url, faults).start()
     try:
         run = run_module("drc.registry.registry_manifest_info",
                          dict(reference="http://%s/app/oci:1.0" % proxy.host, retries=3))
@@ -115,6 +132,11 @@ def test_temporary_statuses_are_retried(testbed, status, headers):
         proxy.stop()
     assert run.rc == 0, run.output
     assert [kind for kind, method, path in proxy.injected] == ["status", "status"]
+    arrivals = [when for when, method, path in proxy.arrivals if "/manifests/" in path]
+    assert len(arrivals) == 3, proxy.arrivals  # two faults, then the answer
+    waits = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    # the client waited before each retry (scheduling only ever makes a wait longer)
+    assert all(wait >= minimum * 0.95 for wait, minimum in zip(waits, min_waits)), waits
 
 
 def test_retries_are_bounded(testbed):
