@@ -165,6 +165,8 @@ def complete_upload(connection, repository: str, location: str, digest: str) -> 
 
 
 def _temporary(exc: RegistryError) -> bool:
+    if isinstance(exc, DigestMismatch):
+        return False
     return exc.status is None or exc.status in TEMPORARY_STATUSES
 
 
@@ -238,9 +240,9 @@ class Upload:
                 while True:
                     try:
                         part = memoryview(chunk)[sent_from:]
+                        self.bytes_sent += len(part)  # what went on the wire, resent bytes again
                         received, location = patch_chunk(connection, self.repository, location,
                                                          start + sent_from, part)
-                        self.bytes_sent += len(part)
                     except RegistryError as exc:
                         if not _temporary(exc) or failures >= max(connection.retries, 1):
                             raise
