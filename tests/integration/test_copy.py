@@ -175,3 +175,36 @@ def test_bad_input_fails_clearly(bad, message):
     assert run.rc != 0
     assert message in run.result["msg"], run.result
     assert "Traceback" not in run.output
+
+
+def test_a_big_copy_holds_about_one_chunk_in_memory(testbed):
+    """The 64 MiB layer streamed from one real registry to another in 4 MiB chunks: the peak of
+    Python allocations stays far below the blob's size."""
+    import tracemalloc
+
+    from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+        RegistryConnection)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
+        copy_image, open_end, parse_location)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+        connection_options)
+
+    src_registry, dest_registry = testbed.registries["open"], testbed.registries["token"]
+
+    def end(registry, image, writing):
+        options = connection(testbed, registry)
+        return open_end(parse_location(ref(registry, image)),
+                        lambda reference: RegistryConnection(connection_options(reference, options)), writing)
+
+    source, dest = end(src_registry, "app/big:1.0", False), end(dest_registry, "memory/big:1", True)
+    tracemalloc.start()
+    try:
+        result = copy_image(source, dest, chunk_size=4 * MIB, concurrency=4)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        source.connection.close()
+        dest.connection.close()
+    assert result["bytes_uploaded"] > 64 * MIB
+    assert peak < 20 * MIB, "peak %.1f MiB" % (peak / MIB)
+    assert raw_digest(testbed, dest_registry, "memory/big:1") == result["digest"]

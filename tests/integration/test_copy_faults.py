@@ -80,8 +80,7 @@ def test_chunk_lost_before_the_registry_is_resumed_from_its_range(testbed):
     goes on from there with the same session (no new POST, no byte sent twice but that chunk)."""
     layer = big_layer_bytes(testbed)
     registry = testbed.registries["open"]
-    proxy = UploadFaultProxy(registry.url, [dict(kind="drop", method="PATCH", path="/blobs/uploads/",
-                                                  after=2)]).start()
+    proxy = UploadFaultProxy(registry.url, [dict(kind="drop", method="PATCH", path="/blobs/uploads/", after=2)]).start()
     mark = registry.access_log_mark()
     try:
         run = copy_through(proxy, testbed, "faults/dropped")
@@ -107,8 +106,7 @@ def test_answer_lost_after_the_registry_took_the_chunk_restarts_the_upload(testb
     stale upload state (and cancels the session), so the blob is uploaded again from the start;
     the result still verifies."""
     registry = testbed.registries["open"]
-    proxy = UploadFaultProxy(registry.url, [dict(kind="lose_answer", method="PATCH", path="/blobs/uploads/",
-                                                  after=1)]).start()
+    proxy = UploadFaultProxy(registry.url, [dict(kind="lose_answer", method="PATCH", path="/blobs/uploads/", after=1)]).start()
     mark = registry.access_log_mark()
     try:
         run = copy_through(proxy, testbed, "faults/reset")
@@ -127,8 +125,7 @@ def test_upload_that_keeps_failing_is_cancelled(testbed):
     """Every PATCH dropped: after the bounded retries the task fails, naming the upload, and the
     session is cancelled with DELETE."""
     registry = testbed.registries["open"]
-    proxy = UploadFaultProxy(registry.url, [dict(kind="drop", method="PATCH", path="/blobs/uploads/",
-                                                  times=99)]).start()
+    proxy = UploadFaultProxy(registry.url, [dict(kind="drop", method="PATCH", path="/blobs/uploads/", times=99)]).start()
     try:
         run = copy_through(proxy, testbed, "faults/gave-up")
     finally:

@@ -4,8 +4,10 @@ false, against the real registries, checked with skopeo."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -45,6 +47,7 @@ def test_tag_adds_tags_idempotently_moving_no_blob(testbed, registry, tmp_path):
     mark = registry.access_log_mark()
     run = run_playbook(tasks, str(tmp_path))
     assert run.rc == 0, run.output
+    time.sleep(0.2)
     checked, first, second = run.results["checked"], run.results["first"], run.results["second"]
     assert checked["changed"] is True and checked["tags_added"] == ["stable", "2.0"]
     assert first["changed"] is True and first["digest"] == digest
@@ -88,6 +91,7 @@ def test_delete_by_tag_then_by_digest(testbed, registry, tmp_path):
     mark = registry.access_log_mark()
     run = run_playbook(tasks, str(tmp_path))
     assert run.rc == 0, run.output
+    time.sleep(0.2)
     results = run.results
     assert results["checked"]["changed"] is True and results["checked"]["digest"] == digest
     assert results["by_tag"]["changed"] is True and results["by_tag"]["digest"] == digest
@@ -103,10 +107,14 @@ def test_delete_by_tag_then_by_digest(testbed, registry, tmp_path):
 
 def test_catalog_lists_every_repository(testbed, registry):
     seeded = sorted(set(name.split(":")[0] for name in SEEDS))
+    mark = registry.access_log_mark()
     run = run_module("drc.registry.registry_catalog_info",
                      dict(registry=registry.host, page_size=2, **connection(testbed, registry)))
     assert run.rc == 0, run.output
     assert set(seeded) <= set(run.result["repositories"])
+    time.sleep(0.2)  # the access log is written after the answer
+    pages = [r for r in registry.requests_since(mark) if r[0] == "GET" and r[1].startswith("/v2/_catalog")]
+    assert len(pages) >= len(seeded) // 2  # every Link followed, 2 names a page
     assert len(run.result["repositories"]) == len(set(run.result["repositories"]))
     matched = run_module("drc.registry.registry_catalog_info",
                          dict(registry=registry.host, match="^app/m", **connection(testbed, registry)))
@@ -114,8 +122,8 @@ def test_catalog_lists_every_repository(testbed, registry):
 
 
 def test_catalog_without_credentials_fails_on_protected_registries(testbed):
-    run = run_module("drc.registry.registry_catalog_info", dict(registry=testbed.registries["basic"].host,
-                                                               ca_path=testbed.pki.ca_cert))
+    run = run_module("drc.registry.registry_catalog_info",
+                     dict(registry=testbed.registries["basic"].host, ca_path=testbed.pki.ca_cert))
     assert run.rc != 0 and run.result["http_status"] == 401, run.output
 
 
@@ -172,3 +180,26 @@ def test_delete_on_a_registry_with_deletion_disabled_says_so(testbed, no_delete_
     assert run.result["http_status"] == 405
     assert "UNSUPPORTED" in run.result["msg"] and "storage.delete.enabled" in run.result["msg"], run.result
     assert testbed.skopeo_raw_manifest(no_delete_registry, "app/oci:1.0")  # still there
+
+
+def test_delete_blob_unlinks_it_from_the_repository(testbed):
+    from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import head_blob
+    from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+        RegistryConnection)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import delete_blob
+    from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+        connection_options)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+        parse_image_reference)
+
+    registry = testbed.registries["token"]
+    seed_copy(testbed, registry, "app/oci:1.0", "blobdel/app:1")
+    layer = json.loads(testbed.skopeo_raw_manifest(registry, "blobdel/app:1"))["layers"][0]
+    reference = parse_image_reference(ref(registry, "blobdel/app:1"))
+    with RegistryConnection(connection_options(reference, connection(testbed, registry))) as conn:
+        assert head_blob(conn, "blobdel/app", layer["digest"]) == layer["size"]
+        assert delete_blob(conn, "blobdel/app", layer["digest"]) is True
+        assert head_blob(conn, "blobdel/app", layer["digest"]) is None
+        assert delete_blob(conn, "blobdel/app", layer["digest"]) is False
+        # the other repository's link to the same blob is untouched
+        assert head_blob(conn, "app/oci", layer["digest"]) == layer["size"]
