@@ -115,6 +115,10 @@ notes:
   - The connection options (O(username), O(ca_path), ...) apply to both registries unless
     O(src_auth) or O(dest_auth) override them.
   - Docker schema 1 manifests are not copied.
+  - An C(oci-archive:) source is unpacked into a temporary directory first (the system's, so it
+    needs room for the archive); a C(oci-archive:) destination is assembled in a temporary
+    directory beside it and renamed into place.
+  - Two tasks writing the same OCI layout at the same time are not supported.
   - Layers that registries do not distribute (foreign or non-distributable layers with C(urls))
     are referenced, not copied, as skopeo does by default.
 seealso:

@@ -176,7 +176,7 @@ def main():
     except RegistryError as exc:
         # Absence of the manifest asked for is an answer; a missing child or config is not.
         top = manifest_path(reference.repository, reference.api_reference) if reference else None
-        if reference and is_not_found(exc) and (exc.url or "").split("?")[0].endswith(top):
+        if reference and is_not_found(exc) and (exc.url or "").split("?", maxsplit=1)[0].endswith(top):
             registry.exit(changed=False, exists=False, reference=reference.string)
         registry.fail(exc)
     registry.exit(changed=False, exists=True, **result)
