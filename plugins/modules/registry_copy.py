@@ -119,6 +119,9 @@ notes:
     needs room for the archive); a C(oci-archive:) destination is assembled in a temporary
     directory beside it and renamed into place.
   - Two tasks writing the same OCI layout at the same time are not supported.
+  - Docker-format images (Docker manifest lists and schema 2 manifests) are written to an OCI
+    layout as they are, digest kept. C(skopeo) converts such images to OCI when it writes a layout
+    (a new digest), and C(skopeo) 1.9 finds only OCI-format images by tag in a layout.
   - Layers that registries do not distribute (foreign or non-distributable layers with C(urls))
     are referenced, not copied, as skopeo does by default.
 seealso:

@@ -54,7 +54,11 @@ def test_registry_to_layouts_and_back(testbed, tmp_path):
         expected = sha256(testbed.skopeo_raw_manifest(token, image))
         assert run.results["out_%d" % n]["changed"] is True
         assert run.results["out_%d" % n]["digest"] == expected
-        assert sha256(skopeo_raw(dest)) == expected, dest  # skopeo reads what we wrote
+        if "docker" not in image:
+            # skopeo reads what we wrote. (skopeo 1.9 finds only OCI-format manifests by tag in a
+            # layout, and converts Docker-format images when it writes one, changing their digest;
+            # we keep the digest, and read them back ourselves below.)
+            assert sha256(skopeo_raw(dest)) == expected, dest
         assert run.results["again_%d" % n]["changed"] is False
         assert run.results["again_%d" % n]["blobs_uploaded"] == 0
     # the layout is the one skopeo writes: oci-layout, index.json with ref.name annotations
@@ -71,14 +75,16 @@ def test_registry_to_layouts_and_back(testbed, tmp_path):
     skopeo_copy_all("oci:%s:multi" % layout, "oci:%s:x" % (tmp_path / "skopeo-copy"))
     # and back into registries, every digest kept
     back = [("oci:%s:multi" % layout, "from-layout/multi:1"), ("oci-archive:%s:big" % archive, "from-layout/big:1"),
-            ("oci-archive:%s:multid" % archive, "from-layout/multid:1")]
+            ("oci-archive:%s:multid" % archive, "from-layout/multid:1"), ("oci:%s:docker" % layout, "from-layout/docker:1")]
     tasks = [{MODULE: dict(src=src, dest=ref(open_registry, dest), chunk_size=8 * 1024 * 1024), "register": "back_%d" % n}
              for n, (src, dest) in enumerate(back)]
     run = run_playbook(tasks, str(tmp_path / "play"))
     assert run.rc == 0, run.output
     for n, (src, dest) in enumerate(back):
-        assert run.results["back_%d" % n]["digest"] == sha256(skopeo_raw(src))
-        assert sha256(testbed.skopeo_raw_manifest(open_registry, dest)) == run.results["back_%d" % n]["digest"]
+        image = [i for i, d in out if d == src][0]
+        expected = sha256(testbed.skopeo_raw_manifest(token, image))
+        assert run.results["back_%d" % n]["digest"] == expected  # the round trip keeps the digest
+        assert sha256(testbed.skopeo_raw_manifest(open_registry, dest)) == expected
 
 
 def test_layouts_skopeo_wrote_are_read(testbed, tmp_path):
