@@ -118,6 +118,14 @@ def test_copy_between_registries(testbed, pair, tmp_path):
         assert result["changed"] is False
         assert result["blobs_uploaded"] == 0 and result["bytes_uploaded"] == 0
     assert writes(dest_registry, mark) == []
+    # a new tag in a repository that has the blobs: HEAD finds them, only the manifest is sent
+    retag = copy_task(ref(src_registry, KINDS[0]), ref(dest_registry, "from-%s/k0:2" % pair[0]),
+                      src_registry, dest_registry, testbed, "retag")
+    run = run_playbook([retag], str(tmp_path / "play"))
+    assert run.rc == 0, run.output
+    result = run.results["retag"]
+    assert result["changed"] is True and result["blobs_skipped"] == 2
+    assert result["blobs_uploaded"] == result["bytes_uploaded"] == 0 and result["manifests_pushed"] == 1
 
 
 def test_check_mode_changes_nothing(testbed, tmp_path):
