@@ -8,6 +8,7 @@ upload from a source (blob_sources.py) hashed as it is read, in constant memory 
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
@@ -84,9 +85,23 @@ def start_upload(connection, repository: str, mount: str | None = None,
     path = "/v2/%s/blobs/uploads/" % repository
     if mount:
         path += "?" + urlencode({"mount": mount, "from": mount_from})
-    response = connection.request("POST", path, push_scopes(repository, mount_from if mount else None),
-                                  headers={"Content-Length": "0"}, ok=(201, 202),
-                                  what="repository %s" % repository)
+    attempt = 0
+    while True:
+        # A POST is not retried by the transport; starting an upload is safe to repeat (a session
+        # left behind is purged by the registry), so temporary failures are retried here.
+        try:
+            response = connection.request("POST", path, push_scopes(repository, mount_from if mount else None),
+                                          headers={"Content-Length": "0"}, ok=(201, 202),
+                                          what="repository %s" % repository)
+            break
+        except RegistryError as exc:
+            if not _temporary(exc) or attempt >= connection.retries:
+                raise
+            wait = connection.transport.policy.delay(attempt)
+            attempt += 1
+            connection.log("starting an upload to %s failed (%s); trying again in %.1fs"
+                           % (repository, exc, wait))
+            time.sleep(wait)
     release(response)
     if response.status_code == 201:
         if not mount:

@@ -305,3 +305,20 @@ def test_a_mount_answered_with_another_digest_is_an_error():
     with HostileServer(ScriptedUploads(mount=sha256(b"other"))) as server:
         with pytest.raises(DigestMismatch, match="mounted"):
             push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data), mount_from="b")
+
+
+def test_starting_an_upload_is_retried_after_a_temporary_failure():
+    data = b"small blob"
+    script = ScriptedUploads()
+    failures = {"left": 1}
+
+    def answer(request):
+        if request.method == "POST" and failures["left"]:
+            failures["left"] -= 1
+            return Reply(503)
+        return script(request)
+
+    with HostileServer(answer) as server:
+        result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
+        posts = [r for r in server.requests if r.method == "POST"]
+    assert result["action"] == "uploaded" and bytes(script.received) == data and len(posts) == 2
