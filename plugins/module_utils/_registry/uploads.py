@@ -252,7 +252,13 @@ class Upload:
                 hasher.feed(offset, chunk)
                 start = offset
                 sent_from = 0
+                rounds = 0
                 while True:
+                    rounds += 1
+                    if rounds > max(connection.retries, 1) + 2:
+                        raise RegistryError("the registry keeps reporting %d of the %d bytes of %s sent "
+                                            "to %s; giving up" % (received, start + len(chunk),
+                                                                  self.digest, self.repository))
                     try:
                         part = memoryview(chunk)[sent_from:]
                         self.bytes_sent += len(part)  # what went on the wire, resent bytes again

@@ -322,3 +322,27 @@ def test_starting_an_upload_is_retried_after_a_temporary_failure():
         result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
         posts = [r for r in server.requests if r.method == "POST"]
     assert result["action"] == "uploaded" and bytes(script.received) == data and len(posts) == 2
+
+
+def test_a_registry_that_never_takes_a_whole_chunk_is_given_up_on():
+    """Every PATCH answered 202 with a Range that stays put: bounded, then a clear failure."""
+    data = os.urandom(200 * KIB)
+
+    def answer(request):
+        if request.path == "/v2/":
+            return Reply(200)
+        if request.method == "HEAD":
+            return Reply(404)
+        if request.method == "POST":
+            return Reply(202, {"Location": "/v2/a/blobs/uploads/u1"})
+        if request.method == "PATCH":
+            return Reply(202, {"Location": "/v2/a/blobs/uploads/u1", "Range": "0-99"})
+        if request.method == "DELETE":
+            return Reply(204)
+        return None
+
+    with HostileServer(answer) as server:
+        with pytest.raises(RegistryError, match="keeps reporting 100 of the 102400 bytes"):
+            push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data), chunk_size=100 * KIB)
+        assert len([r for r in server.requests if r.method == "PATCH"]) == 4
+        assert server.requests[-1].method == "DELETE"
