@@ -141,6 +141,12 @@ def platform_matches(wanted: dict, candidate: dict) -> bool:
     return platforms.only(platforms.from_display(wanted)).match(platforms.from_display(candidate))
 
 
+def platform_is(wanted: dict, candidate: dict) -> bool:
+    """The same platform (after normalisation), with none of containerd's fallbacks: for choosing
+    a subset of an index, where ``linux/arm64`` must not bring ``linux/arm/v7`` along."""
+    return platforms.matches_exactly(platforms.from_display(wanted), platforms.from_display(candidate))
+
+
 def select_platform(index: Manifest, wanted: dict) -> dict:
     """The child of an index containerd would pick for a platform; the error lists what is there."""
     entries = index.entries()
