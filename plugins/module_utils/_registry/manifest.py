@@ -133,7 +133,12 @@ def normalise_platform(platform: dict, fill_variant: bool = True) -> dict:
 
 def platform_string(platform: dict) -> str:
     """``os/arch[/variant]``, with ``(os.version+features)`` after the os when there are any."""
-    return platforms.to_string(platforms.from_display(platform))
+    text = str(platform.get("os") or "unknown")
+    version, features = platform.get("os_version"), platform.get("os_features") or []
+    if version or features:
+        text += "(%s%s)" % (version or "", "".join("+%s" % f for f in features))
+    text += "/" + str(platform.get("architecture") or "unknown")
+    return text + ("/" + platform["variant"] if platform.get("variant") else "")
 
 
 def platform_matches(wanted: dict, candidate: dict) -> bool:
