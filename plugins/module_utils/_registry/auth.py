@@ -25,6 +25,10 @@ CLIENT_ID = "drc.registry"
 DEFAULT_TOKEN_LIFETIME = 60
 # Renew this long before the registry's stated expiry, so a token does not die in flight.
 EXPIRY_MARGIN = 5
+# A token answer is a small JSON object; real JWTs are a few KiB.
+MAX_TOKEN_BODY = 1024 * 1024
+# However long the token server says a token lives, it is asked again after a day.
+MAX_TOKEN_LIFETIME = 24 * 3600
 
 _TOKEN_RE = re.compile(r"\s*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)")
 _QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
@@ -222,7 +226,6 @@ class Authenticator:
         self._realms_checked: set = set()
         self.challenge: Challenge | None = None
         self.hinted_scopes: list = []
-        self.token_requests = 0
         self._tokens: dict = {}  # (realm, service) -> list of (scopes, token, expires_at)
         self._lock = threading.Lock()
 
@@ -314,7 +317,6 @@ class Authenticator:
 
     def _fetch_token(self, realm: str, service: str, scopes: list) -> tuple:
         creds = self.credentials
-        self.token_requests += 1
         if creds.identity_token:
             answer = self._oauth_token(realm, service, scopes)
             if answer is not None:
@@ -331,7 +333,8 @@ class Authenticator:
         elif creds.identity_token:
             headers["Authorization"] = basic_header("<token>", creds.identity_token)
         self.log("requesting a token from %s for %s" % (realm, " ".join(scopes) or "no scope"))
-        response = self.transport.request("GET", url, headers=headers, credential_url=realm)
+        response = self.transport.request("GET", url, headers=headers, credential_url=realm,
+                                          stream=True)
         return self._read_token(response, "GET", url)
 
     def _oauth_token(self, realm: str, service: str, scopes: list) -> tuple | None:
@@ -339,7 +342,7 @@ class Authenticator:
         form = {"grant_type": "refresh_token", "refresh_token": self.credentials.identity_token,
                 "service": service, "client_id": CLIENT_ID, "scope": " ".join(scopes)}
         response = self.transport.request(
-            "POST", realm, data=form, credential_url=realm, idempotent=True,
+            "POST", realm, data=form, credential_url=realm, idempotent=True, stream=True,
             headers={"Content-Type": "application/x-www-form-urlencoded"})
         if response.status_code in (404, 405, 400):
             response.close()
@@ -356,7 +359,18 @@ class Authenticator:
             raise http_error(method, url.split("?", 1)[0], response.status_code, response.reason,
                              body, hint=("token request: " + hint) if hint else "token request")
         try:
-            data = json.loads(response.content.decode("utf-8"))
+            body = response.raw.read(MAX_TOKEN_BODY + 1, decode_content=True)
+        except (OSError, ValueError) as exc:  # cut short: urllib3's errors are OSError/ValueError kin
+            response.close()
+            raise RegistryError("%s %s: the token answer was cut short (%s)" % (
+                method, url.split("?", 1)[0], type(exc).__name__), method=method,
+                url=url.split("?", 1)[0])
+        response.close()
+        if len(body) > MAX_TOKEN_BODY:
+            raise RegistryError("%s %s: the token answer is more than the %d bytes allowed" % (
+                method, url.split("?", 1)[0], MAX_TOKEN_BODY), method=method, url=url.split("?", 1)[0])
+        try:
+            data = json.loads(body.decode("utf-8"))
             token = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError, UnicodeDecodeError):
             token, data = None, {}
@@ -366,6 +380,6 @@ class Authenticator:
                                 url=url.split("?", 1)[0], status=response.status_code)
         try:
             lifetime = int(data.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is infinity
             lifetime = DEFAULT_TOKEN_LIFETIME
-        return token, max(lifetime, 1)
+        return token, min(max(lifetime, 1), MAX_TOKEN_LIFETIME)

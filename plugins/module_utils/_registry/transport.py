@@ -15,6 +15,7 @@ import traceback
 from urllib.parse import urljoin
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
+from ansible_collections.drc.registry.plugins.module_utils._registry.version import COLLECTION_VERSION
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, redact_url)
 
@@ -30,7 +31,6 @@ except ImportError:  # reported by the module adapter with missing_required_lib
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
-COLLECTION_VERSION = "0.1.0"
 USER_AGENT = "drc.registry/%s (Ansible collection)" % COLLECTION_VERSION
 
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
@@ -187,7 +187,6 @@ class Transport:
         self.timeout = timeout
         self.policy = retry_policy or RetryPolicy(retries)
         self.log = log or (lambda msg: None)
-        self.requests_sent = 0
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         session.mount("https://", adapter)
@@ -264,7 +263,6 @@ class Transport:
             send = dict(headers)
             if origin(url) != trusted:
                 send.pop("Authorization", None)
-            self.requests_sent += 1
             response = self.session.request(method, url, headers=send, data=data, stream=stream,
                                             timeout=self.timeout, allow_redirects=False,
                                             verify=self.verify, proxies=self._proxies_for(url))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import (
     Authenticator, Challenge, parse_challenges, basic_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
@@ -57,9 +58,21 @@ class FakeResponse:
     def __init__(self, body):
         import json
         self.content = json.dumps(body).encode()
+        self.raw = FakeRaw(self.content)
 
     def close(self):
         pass
+
+
+class FakeRaw:
+    """What the token reader uses of urllib3's response: a bounded read."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def read(self, amount, decode_content=True):
+        chunk, self.data = self.data[:amount], self.data[amount:]
+        return chunk
 
 
 def bearer_auth(transport, creds=None):
@@ -136,3 +149,30 @@ def test_bearer_preferred_over_basic():
     auth = Authenticator(FakeTransport(), Credentials())
     auth.set_challenges([Challenge("basic", {"realm": "r"}), Challenge("bearer", {"realm": "t"})])
     assert auth.challenge.scheme == "bearer"
+
+
+class AnswerTransport(FakeTransport):
+    """Answers every token request with one fixed body."""
+
+    def __init__(self, body: bytes):
+        super().__init__()
+        self.body = body
+
+    def request(self, method, url, **kwargs):
+        self.urls.append((method, url, kwargs.get("headers", {})))
+        response = FakeResponse({})
+        response.raw = FakeRaw(self.body)
+        return response
+
+
+def test_a_token_answer_is_bounded():
+    huge = b'{"token": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    with pytest.raises(RegistryError, match="more than the 1048576 bytes allowed"):
+        bearer_auth(AnswerTransport(huge)).authorization(["repository:a:pull"])
+
+
+@pytest.mark.parametrize("expires_in", ["1e999", "-5", '"soon"', "null", "99999999999999"])
+def test_a_strange_token_lifetime_is_not_a_traceback(expires_in):
+    body = ('{"token": "tok", "expires_in": %s}' % expires_in).encode()
+    auth = bearer_auth(AnswerTransport(body))
+    assert auth.authorization(["repository:a:pull"]) == "Bearer tok"
