@@ -71,6 +71,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+exists:
+  description:
+    - Whether the registry has the manifest. V(false) (not a failure) when the registry answers
+      that the manifest or the repository is unknown; then only RV(exists) and RV(reference)
+      are returned.
+  returned: always
+  type: bool
+  version_added: 0.2.0
 digest:
   description: The digest of the manifest described (the child's with O(platform)).
   returned: success
@@ -139,7 +147,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
     RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import is_not_found
 from ansible_collections.drc.registry.plugins.module_utils._registry.images import describe_image
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import manifest_path
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -157,14 +167,19 @@ def main():
     )
     registry = RegistryModule(module)
     params = module.params
+    reference = None
     try:
         platform = parse_platform(params["platform"]) if params["platform"] is not None else None
         reference = parse_image_reference(params["reference"])
         result = describe_image(registry.connect(reference), reference, platform,
                                 params["config"], warn=module.warn)
     except RegistryError as exc:
+        # Absence of the manifest asked for is an answer; a missing child or config is not.
+        top = manifest_path(reference.repository, reference.api_reference) if reference else None
+        if reference and is_not_found(exc) and (exc.url or "").split("?")[0].endswith(top):
+            registry.exit(changed=False, exists=False, reference=reference.string)
         registry.fail(exc)
-    registry.exit(changed=False, **result)
+    registry.exit(changed=False, exists=True, **result)
 
 
 if __name__ == "__main__":

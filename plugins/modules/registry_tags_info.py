@@ -72,6 +72,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+exists:
+  description:
+    - Whether the registry has the repository. V(false) (not a failure, with no tags) when the
+      registry answers that the repository is unknown.
+  returned: always
+  type: bool
+  version_added: 0.2.0
 tags:
   description: The tags, filtered by O(match) and ordered by O(sort).
   returned: success
@@ -99,6 +106,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
     RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import is_not_found
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
@@ -125,11 +133,17 @@ def main():
         pattern = compile_match(params["match"])
         reference = parse_repository(params["repository"])
         connection = registry.connect(reference)
-        tags = select_tags(list_tags(connection, reference.repository, params["page_size"]),
-                           pattern, params["sort"])
+        exists = True
+        try:
+            tags = list_tags(connection, reference.repository, params["page_size"])
+        except RegistryError as exc:
+            if not is_not_found(exc):
+                raise
+            exists, tags = False, []
+        tags = select_tags(tags, pattern, params["sort"])
     except RegistryError as exc:
         registry.fail(exc)
-    registry.exit(changed=False, tags=tags, repository=reference.full_name,
+    registry.exit(changed=False, exists=exists, tags=tags, repository=reference.full_name,
                   registry=connection.base_url)
 
 

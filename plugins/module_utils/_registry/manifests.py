@@ -96,3 +96,26 @@ def manifest_digest(connection, repository: str, reference: str) -> dict:
     # No digest header, or one that contradicts the reference: the bytes decide.
     manifest = get_manifest(connection, repository, reference)
     return {"digest": manifest.digest, "media_type": manifest.media_type, "size": manifest.size}
+
+
+def put_manifest(connection, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+    """PUT a manifest with its own media type; the registry's digest must equal ours.
+
+    ``reference`` is a tag or the manifest's digest. Children of an index go first (the caller's
+    order). Returns the digest.
+    """
+    algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
+    digest = digest_of(raw, algorithm if algorithm in SUPPORTED_ALGORITHMS else "sha256")
+    if ":" in reference and reference != digest:
+        raise DigestMismatch("refusing to PUT a manifest hashing to %s under the digest %s"
+                             % (digest, reference))
+    response = connection.request("PUT", manifest_path(repository, reference),
+                                  [repository_scope(repository, "pull,push")],
+                                  headers={"Content-Type": media_type}, body=raw, ok=(200, 201, 202),
+                                  what="repository %s" % repository)
+    release(response)
+    answered = checked_header_digest(connection, response, repository, reference)
+    if answered and answered != digest:
+        raise DigestMismatch("the registry stored the manifest for %s:%s as %s, not %s"
+                             % (repository, reference, answered, digest))
+    return digest

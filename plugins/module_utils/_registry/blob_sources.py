@@ -1,0 +1,181 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""Where the bytes of a blob being uploaded come from: a file, memory, or another registry.
+
+A source is opened at an offset and read in order; an upload that must go back (the registry
+reported less than was sent) opens it again at that offset. Nothing holds a whole blob in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    DigestMismatch, RegistryError, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
+
+try:
+    import requests
+    import urllib3
+    READ_ERRORS = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError)
+except ImportError:  # the adapters report the missing library first
+    READ_ERRORS = (OSError,)
+
+
+def read_exact(reader, count: int, what: str) -> bytes:
+    """Exactly ``count`` bytes from a reader, or an error saying the source ended early."""
+    parts, got = [], 0
+    while got < count:
+        chunk = reader.read(count - got)
+        if not chunk:
+            raise DigestMismatch("%s ended after %d bytes, before its declared size" % (
+                what, reader.position if hasattr(reader, "position") else got))
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+class StreamHasher:
+    """Hashes a blob's bytes once each, in order, even when an upload re-reads some of them."""
+
+    def __init__(self, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self._hasher = hashlib.new(algorithm)
+        self.upto = 0
+
+    def feed(self, offset: int, data) -> None:
+        end = offset + len(data)
+        if end <= self.upto:
+            return
+        if offset > self.upto:
+            raise RegistryError("internal error: bytes %d-%d hashed before %d" % (offset, end, self.upto))
+        self._hasher.update(memoryview(data)[self.upto - offset:])
+        self.upto = end
+
+    @property
+    def digest(self) -> str:
+        return "%s:%s" % (self.algorithm, self._hasher.hexdigest())
+
+
+class FileSource:
+    """A blob in a local file (an OCI layout's ``blobs/<alg>/<hex>``)."""
+
+    def __init__(self, path: str, what: str | None = None) -> None:
+        self.path = path
+        self.what = what or "file %s" % path
+
+    def open(self, offset: int):
+        try:
+            handle = open(self.path, "rb")
+        except OSError as exc:
+            raise RegistryError("cannot read %s: %s" % (self.what, exc.strerror or exc))
+        handle.seek(offset)
+        return handle
+
+
+class _BytesReader:
+    def __init__(self, data: bytes, offset: int) -> None:
+        self.data, self.position = data, offset
+
+    def read(self, count: int) -> bytes:
+        chunk = self.data[self.position:self.position + count]
+        self.position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+class BytesSource:
+    """A small blob already in memory (a manifest, a config)."""
+
+    def __init__(self, data: bytes, what: str = "blob") -> None:
+        self.data = data
+        self.what = what
+
+    def open(self, offset: int):
+        return _BytesReader(self.data, offset)
+
+
+class _RegistryReader:
+    """Reads a blob from a registry in order; a body cut short is continued with ``Range``."""
+
+    def __init__(self, source: "RegistryBlobSource", offset: int) -> None:
+        self.source = source
+        self.position = offset
+        self.response = None
+        self.interruptions = 0
+
+    def _open(self) -> None:
+        source = self.source
+        headers = {"Range": "bytes=%d-" % self.position} if self.position else {}
+        response = source.connection.request(
+            "GET", blob_path(source.repository, source.digest),
+            [repository_scope(source.repository)], headers=headers,
+            ok=(206,) if self.position else (200,),
+            what="blob %s in %s" % (source.digest, source.repository))
+        if self.position and not response.headers.get("Content-Range", "").startswith(
+                "bytes %d-" % self.position):
+            release(response)
+            raise RegistryError("the source registry answered a Range request for blob %s with "
+                                "another range" % source.digest)
+        self.response = response
+
+    def read(self, count: int) -> bytes:
+        while True:
+            if self.response is None:
+                if self.position >= self.source.size:
+                    return b""
+                self._open()
+            try:
+                chunk = self.response.raw.read(count, decode_content=False)
+            except READ_ERRORS as exc:
+                self._interrupted(exc)
+                continue
+            if not chunk:
+                if self.position < self.source.size:
+                    self._interrupted(None)
+                    continue
+                return b""
+            self.position += len(chunk)
+            if self.position > self.source.size:
+                self.close()
+                raise DigestMismatch("blob %s in %s is larger than its declared %d bytes" % (
+                    self.source.digest, self.source.repository, self.source.size))
+            if self.position == self.source.size:
+                release(self.response)  # all read: the connection goes back to the pool
+                self.response = None
+            return chunk
+
+    def _interrupted(self, exc) -> None:
+        self.close()
+        connection = self.source.connection
+        self.interruptions += 1
+        if self.interruptions > max(connection.retries, 1):
+            url = connection.url(blob_path(self.source.repository, self.source.digest))
+            raise RegistryError("GET %s failed: the download was interrupted %d times, last after %d "
+                                "bytes (%s)" % (redact_url(url), self.interruptions, self.position,
+                                                type(exc).__name__ if exc else "body cut short"),
+                                method="GET", url=url)
+        connection.log("source blob %s interrupted after %d bytes; continuing with Range"
+                       % (self.source.digest, self.position))
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+
+
+class RegistryBlobSource:
+    """A blob in a repository of another (or the same) registry, streamed."""
+
+    def __init__(self, connection, repository: str, digest: str, size: int) -> None:
+        self.connection = connection
+        self.repository = repository
+        self.digest = digest
+        self.size = size
+        self.what = "blob %s in %s" % (digest, repository)
+
+    def open(self, offset: int):
+        return _RegistryReader(self, offset)

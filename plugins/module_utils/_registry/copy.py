@@ -1,0 +1,358 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""Copy an image (or a whole index) between two ends: registries on their own connections, or OCI
+layouts (``oci:`` directories and ``oci-archive:`` tars).
+
+Order of work: read the source's manifests (verified by digest) and decide the destination digest
+(a new index when only some platforms are wanted); stop there when the destination already has it
+or in check mode; else move the blobs concurrently (skipped when present, mounted within one
+registry, else streamed), then PUT the manifests children first, the index last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
+    RegistryBlobSource)
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
+from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
+    InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+    MAX_MANIFEST_SIZE, Manifest, normalise_platform, platform_matches, platform_string)
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
+    get_manifest, put_manifest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
+    OciLayout, extract_archive, parse_layout_location, write_archive)
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+    parse_image_reference)
+from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
+    DEFAULT_CHUNK_SIZE, push_blob, push_scopes)
+
+DEFAULT_CONCURRENCY = 4
+MAX_CONFIG_SIZE = 16 * 1024 * 1024
+# Layers that registries do not serve (Windows base layers and the like): referenced, not copied.
+NON_DISTRIBUTABLE = ("foreign", "nondistributable")
+
+
+def parse_location(value: str):
+    """What a user wrote for ``src``/``dest``: ("registry", ImageReference) or a layout."""
+    if not isinstance(value, str) or not value:
+        raise InputError("invalid location %r: give an image reference, oci:PATH[:TAG] or "
+                         "oci-archive:PATH[:TAG]" % (value,))
+    if value.startswith("docker://"):
+        return "registry", parse_image_reference(value[len("docker://"):])
+    layout = parse_layout_location(value)
+    if layout is not None:
+        return layout
+    return "registry", parse_image_reference(value)
+
+
+# -- the two kinds of ends ------------------------------------------------------------------------
+class RegistryEnd:
+    kind = "registry"
+
+    def __init__(self, connection, reference) -> None:
+        self.connection = connection
+        self.reference = reference
+        self.repository = reference.repository
+        self.display = reference.string
+
+    def same_registry(self, other) -> bool:
+        return (other.kind == "registry" and other.reference.registry == self.reference.registry
+                and other.connection.base_url == self.connection.base_url)
+
+    # as a source
+    def top(self) -> Manifest:
+        return get_manifest(self.connection, self.repository, self.reference.api_reference)
+
+    def manifest(self, descriptor: dict) -> Manifest:
+        return get_manifest(self.connection, self.repository, descriptor["digest"])
+
+    def blob_source(self, descriptor: dict):
+        return RegistryBlobSource(self.connection, self.repository, descriptor["digest"],
+                                  descriptor["size"])
+
+    def small_blob(self, descriptor: dict) -> bytes:
+        return get_blob_bytes(self.connection, self.repository, descriptor["digest"], MAX_CONFIG_SIZE)
+
+    # as a destination
+    def check_target(self, digest: str) -> None:
+        if self.reference.digest and self.reference.digest != digest:
+            raise InputError("dest %s names the digest %s, but the copy has the digest %s"
+                             % (self.display, self.reference.digest, digest))
+
+    def current_digest(self) -> str | None:
+        found = find_manifest(self.connection, self.repository, self.reference.api_reference)
+        return found["digest"] if found else None
+
+    def announce(self, source) -> None:
+        """One token for everything the copy does here (the mount's source repository too)."""
+        mount_from = source.repository if source.kind == "registry" and self.same_registry(source) else None
+        self.connection.hint_scopes(push_scopes(self.repository, mount_from))
+
+    def push_blob(self, descriptor: dict, source_end, chunk_size: int) -> dict:
+        mount_from = None
+        if source_end.kind == "registry" and self.same_registry(source_end) \
+                and source_end.repository != self.repository:
+            mount_from = source_end.repository
+        return push_blob(self.connection, self.repository, descriptor["digest"], descriptor["size"],
+                         source_end.blob_source(descriptor), chunk_size=chunk_size,
+                         mount_from=mount_from)
+
+    def put_manifest(self, manifest: Manifest, top: bool) -> None:
+        reference = (self.reference.tag or manifest.digest) if top else manifest.digest
+        put_manifest(self.connection, self.repository, reference, manifest.raw, manifest.media_type)
+
+    def finish(self, changed: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LayoutEnd:
+    kind = "layout"
+
+    def __init__(self, transport: str, path: str, tag: str | None, writing: bool) -> None:
+        self.transport = transport
+        self.archive = path if transport == "oci-archive" else None
+        self.tag = tag
+        self.display = "%s:%s%s" % (transport, path, ":" + tag if tag else "")
+        self.repository = None
+        self._temp = None
+        if self.archive is None:
+            directory = path
+        else:
+            parent = os.path.dirname(os.path.abspath(path))
+            if writing and not os.path.isdir(parent):
+                raise InputError("dest %s: directory %s does not exist" % (self.display, parent))
+            if not writing and not os.path.isfile(path):
+                raise InputError("src %s: no such file %s" % (self.display, path))
+            # Beside the archive when writing (so the final rename stays on one file system).
+            self._temp = tempfile.mkdtemp(prefix=".drc-tmp-", dir=parent if writing else None)
+            directory = self._temp
+            if os.path.isfile(path):
+                extract_archive(path, directory)
+        if not writing and not os.path.isfile(os.path.join(directory, "index.json")):
+            raise InputError("src %s: %s is not an OCI image layout (no index.json)"
+                             % (self.display, path))
+        self.layout = OciLayout(directory, self.display)
+
+    # as a source
+    def top(self) -> Manifest:
+        entry = self.layout.find(self.tag)
+        if entry is None:
+            raise RegistryError("%s: no image tagged %s" % (self.display, self.tag or "(any)"))
+        return self.layout.read_manifest(entry["digest"], entry.get("mediaType"))
+
+    def manifest(self, descriptor: dict) -> Manifest:
+        return self.layout.read_manifest(descriptor["digest"], descriptor.get("mediaType"))
+
+    def blob_source(self, descriptor: dict):
+        return self.layout.blob_source(descriptor["digest"])
+
+    def small_blob(self, descriptor: dict) -> bytes:
+        reader = self.blob_source(descriptor).open(0)
+        try:
+            data = reader.read(MAX_CONFIG_SIZE + 1)
+        finally:
+            reader.close()
+        if len(data) > MAX_CONFIG_SIZE:
+            raise RegistryError("%s: blob %s is too large for a config" % (self.display, descriptor["digest"]))
+        return data
+
+    # as a destination
+    def check_target(self, digest: str) -> None:
+        pass
+
+    def current_digest(self) -> str | None:
+        try:
+            entry = self.layout.find(self.tag)
+        except InputError:
+            return None  # several untagged images: writing one more is a change
+        if entry is None or not self.layout.has_blob(entry["digest"], entry.get("size")):
+            return None
+        return entry["digest"]
+
+    def announce(self, source) -> None:
+        self.layout.prepare()
+
+    def push_blob(self, descriptor: dict, source_end, chunk_size: int) -> dict:
+        if self.layout.has_blob(descriptor["digest"], descriptor["size"]):
+            return {"action": "skipped", "bytes": 0}
+        sent = self.layout.write_blob_stream(descriptor["digest"], descriptor["size"],
+                                             source_end.blob_source(descriptor))
+        return {"action": "uploaded", "bytes": sent}
+
+    def put_manifest(self, manifest: Manifest, top: bool) -> None:
+        self.layout.write_blob_bytes(manifest.digest, manifest.raw)
+        if top:
+            self.layout.set_tag(self.tag, {"mediaType": manifest.media_type, "digest": manifest.digest,
+                                           "size": manifest.size})
+
+    def finish(self, changed: bool) -> None:
+        if self.archive is not None and changed:
+            write_archive(self._temp, self.archive)
+
+    def close(self) -> None:
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+
+
+def open_end(location: tuple, connect, writing: bool):
+    """An end for a parsed location; ``connect(reference)`` makes a registry connection."""
+    if location[0] == "registry":
+        return RegistryEnd(connect(location[1]), location[1])
+    return LayoutEnd(location[0], location[1], location[2], writing)
+
+
+# -- what to copy ---------------------------------------------------------------------------------
+def _distributable(descriptor: dict) -> bool:
+    media_type = str(descriptor.get("mediaType") or "")
+    return not (descriptor.get("urls") and any(word in media_type for word in NON_DISTRIBUTABLE))
+
+
+def _check_descriptor(descriptor, where: str) -> dict:
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("digest"), str) \
+            or not isinstance(descriptor.get("size"), int) or descriptor["size"] < 0:
+        raise RegistryError("%s has a descriptor without a valid digest and size: %r"
+                            % (where, descriptor if not isinstance(descriptor, dict) else
+                               {k: descriptor.get(k) for k in ("digest", "size", "mediaType")}))
+    return descriptor
+
+
+def image_blobs(manifest: Manifest) -> list:
+    """The config and layers of an image manifest that a copy must move."""
+    out = []
+    config = manifest.body.get("config")
+    if config is not None:
+        out.append(_check_descriptor(config, "manifest %s" % manifest.digest))
+    for layer in manifest.body.get("layers") or []:
+        _check_descriptor(layer, "manifest %s" % manifest.digest)
+        if _distributable(layer):
+            out.append(layer)
+    return out
+
+
+def filter_platforms(index: Manifest, wanted: list) -> Manifest:
+    """A new index holding only the children for the wanted platforms (so a new digest)."""
+    entries = [e for e in index.body.get("manifests") or [] if isinstance(e, dict)]
+    keep = []
+    for platform in wanted:
+        matched = [e for e in entries
+                   if platform_matches(platform, normalise_platform(e.get("platform") or {}))]
+        if not matched:
+            available = sorted(set(platform_string(normalise_platform(e.get("platform") or {}))
+                                   for e in entries))
+            raise RegistryError("platform %s is not in the index %s; available: %s" % (
+                platform_string(platform), index.digest, ", ".join(available) or "none"))
+        keep.extend(e for e in matched if e not in keep)
+    body = dict(index.body)
+    body["manifests"] = [e for e in entries if e in keep]  # the index's own order
+    raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    return Manifest(raw, index.media_type)
+
+
+def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
+    config_descriptor = manifest.config_descriptor()
+    if config_descriptor is None:
+        raise RegistryError("%s is a single image without a config: its platform is unknown"
+                            % source.display)
+    try:
+        config = json.loads(source.small_blob(config_descriptor).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError("the config of %s is not JSON" % source.display)
+    have = normalise_platform({"os": config.get("os"), "architecture": config.get("architecture"),
+                               "variant": config.get("variant")})
+    if not any(platform_matches(p, have) for p in wanted):
+        raise RegistryError("%s is a single-platform image for %s, not %s" % (
+            source.display, platform_string(have), ", ".join(platform_string(p) for p in wanted)))
+
+
+def resolve_top(source, platforms: list | None = None) -> Manifest:
+    """The manifest the destination will hold: the source's, or a new index of some platforms."""
+    top = source.top()
+    if top.is_schema1:
+        raise RegistryError("%s is a Docker schema 1 manifest; registries no longer accept them, "
+                            "so it is not copied" % source.display)
+    if platforms:
+        if top.is_index:
+            top = filter_platforms(top, platforms)
+        else:
+            _check_single_platform(source, top, platforms)
+    return top
+
+
+def plan_copy(source, top: Manifest) -> tuple:
+    """(every manifest children first, the top last; the blobs by digest)."""
+    ordered: list = []
+    blobs: dict = {}
+    seen: set = set()
+
+    def visit(manifest: Manifest, depth: int) -> None:
+        if depth > 4:
+            raise RegistryError("%s nests indexes more than 4 deep" % source.display)
+        if manifest.is_index:
+            for entry in manifest.body.get("manifests") or []:
+                _check_descriptor(entry, "index %s" % manifest.digest)
+                if entry["digest"] in seen:
+                    continue
+                seen.add(entry["digest"])
+                if entry["size"] > MAX_MANIFEST_SIZE:
+                    raise RegistryError("index %s lists a child of %d bytes" % (manifest.digest, entry["size"]))
+                child = source.manifest(entry)
+                if child.is_schema1:
+                    raise RegistryError("index %s holds a Docker schema 1 manifest" % manifest.digest)
+                visit(child, depth + 1)
+        else:
+            for blob in image_blobs(manifest):
+                blobs.setdefault(blob["digest"], blob)
+        ordered.append(manifest)
+
+    visit(top, 0)
+    return ordered, blobs
+
+
+def copy_image(source, dest, platforms: list | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False) -> dict:
+    """Copy what ``source`` names to ``dest``; returns the module result (without ``diff``)."""
+    if source.kind == "registry":
+        source.connection.hint_scopes([repository_scope(source.repository)])
+    top = resolve_top(source, platforms)
+    dest.check_target(top.digest)
+    before = dest.current_digest()
+    result = {"changed": before != top.digest, "digest": top.digest, "media_type": top.media_type,
+              "before_digest": before, "blobs_uploaded": 0, "blobs_mounted": 0, "blobs_skipped": 0,
+              "bytes_uploaded": 0, "manifests_pushed": 0}
+    if top.is_index:
+        result["platforms"] = [platform_string(c["platform"]) for c in top.children()]
+    if not result["changed"] or check_mode:
+        return result
+    ordered, blobs = plan_copy(source, top)
+    dest.announce(source)
+    counts = {"uploaded": 0, "mounted": 0, "skipped": 0}
+
+    def move(descriptor: dict) -> dict:
+        return dest.push_blob(descriptor, source, chunk_size)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(blobs) or 1)))
+    try:
+        for outcome in pool.map(move, list(blobs.values())):
+            counts[outcome["action"]] += 1
+            result["bytes_uploaded"] += outcome["bytes"]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for manifest in ordered:
+        dest.put_manifest(manifest, top=manifest is ordered[-1])
+        result["manifests_pushed"] += 1
+    dest.finish(changed=True)
+    result.update(blobs_uploaded=counts["uploaded"], blobs_mounted=counts["mounted"],
+                  blobs_skipped=counts["skipped"])
+    return result

@@ -1,0 +1,62 @@
+# Private to the drc.registry collection: no compatibility promise for other collections.
+"""Deleting manifests (by digest; a tag is resolved first) and blobs, with a clear error when the
+registry has deletion disabled."""
+
+from __future__ import annotations
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
+    manifest_digest, manifest_path)
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
+
+NOT_FOUND_CODES = frozenset(("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "NOT_FOUND"))
+DELETION_DISABLED = ("the registry does not allow deletion (for the CNCF Distribution registry, "
+                     "set storage.delete.enabled: true)")
+
+
+def is_not_found(exc: RegistryError) -> bool:
+    """404, or the codes registries use for an unknown manifest, repository or blob."""
+    return exc.status == 404 or (exc.status == 400 and bool(NOT_FOUND_CODES & set(exc.codes)))
+
+
+def find_manifest(connection, repository: str, reference: str) -> dict | None:
+    """digest, media_type and size of the manifest a tag or digest names, or None when absent."""
+    try:
+        return manifest_digest(connection, repository, reference)
+    except RegistryError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def _delete(connection, path: str, repository: str, what: str) -> bool:
+    """DELETE; True when deleted, False when it was not there."""
+    try:
+        response = connection.request("DELETE", path, [repository_scope(repository, "delete")],
+                                      ok=(200, 202, 204), what=what)
+    except RegistryError as exc:
+        if exc.status == 405 or "UNSUPPORTED" in exc.codes:
+            raise RegistryError("%s (%s)" % (exc, DELETION_DISABLED), method=exc.method,
+                                url=exc.url, status=exc.status, errors=exc.errors)
+        if is_not_found(exc):
+            return False
+        raise
+    release(response)
+    return True
+
+
+def delete_manifest(connection, repository: str, digest: str) -> bool:
+    """DELETE a manifest by digest: every tag pointing at it goes with it."""
+    validate_digest(digest)
+    return _delete(connection, manifest_path(repository, digest), repository,
+                   "manifest %s@%s" % (repository, digest))
+
+
+def delete_blob(connection, repository: str, digest: str) -> bool:
+    """DELETE a blob (its link in the repository; the registry's garbage collection frees it)."""
+    validate_digest(digest)
+    return _delete(connection, blob_path(repository, digest), repository,
+                   "blob %s in %s" % (digest, repository))

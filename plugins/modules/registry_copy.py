@@ -1,0 +1,257 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) drc.registry contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_copy
+short_description: Copy an image between registries and OCI image layouts
+version_added: 0.2.0
+description:
+  - Copies the image or index that O(src) names to O(dest), keeping every digest. The manifests
+    are sent byte for byte, children before the index, and the destination registry must report
+    the same digest.
+  - Blobs the destination already has are skipped (C(HEAD) first). Within one registry they are
+    mounted from the source repository; a registry that declines the mount gets an upload.
+  - Blobs are streamed from the source to the destination, several at once, hashed on the way; a
+    blob larger than O(chunk_size) is sent in chunks, and a chunk that fails is resumed from the
+    byte range the registry reports. Memory use is about O(chunk_size) per blob in flight,
+    whatever the blob's size.
+  - Either side may be an OCI image layout as C(skopeo) writes it, C(oci:PATH[:TAG]) (a directory)
+    or C(oci-archive:PATH[:TAG]) (the same as a tar file). Files are written under temporary
+    names and renamed once verified.
+  - The task reports no change, and sends nothing, when O(dest) already holds the manifest.
+requirements:
+  - requests
+options:
+  src:
+    description:
+      - What to copy. An image reference (V(quay.io/org/app:1.2), V(localhost:5000/app@sha256:...),
+        optionally prefixed with V(docker://)), or an OCI image layout, V(oci:PATH[:TAG]) or
+        V(oci-archive:PATH[:TAG]).
+      - A layout without a tag must hold exactly one image.
+    type: str
+    required: true
+  dest:
+    description:
+      - Where to copy it, in the same forms as O(src). A reference without tag means V(latest);
+        a reference by digest must name the digest the copy has.
+      - A layout directory is created if needed (its parent must exist); in an existing layout or
+        archive, other tags are kept and O(dest)'s tag is replaced.
+    type: str
+    required: true
+  src_auth:
+    description:
+      - Connection options for the O(src) registry only, over the task's connection options.
+      - When it names any credential (O(src_auth.username), O(src_auth.password),
+        O(src_auth.identity_token)), all the credentials of that side come from it.
+      - Credentials are only ever sent to the registry of their side (and its token server).
+    type: dict
+    suboptions: &side
+      username:
+        description: Username for this side's registry.
+        type: str
+      password:
+        description: Password or access token for this side's username.
+        type: str
+      identity_token:
+        description: An OAuth2 refresh token for this side's registry.
+        type: str
+      validate_certs:
+        description: Verify this side's TLS certificate.
+        type: bool
+      ca_path:
+        description: CA certificates (PEM) to trust for this side.
+        type: path
+      client_cert:
+        description: A client certificate (PEM) for this side.
+        type: path
+      client_key:
+        description: The key of this side's client certificate.
+        type: path
+      timeout:
+        description: Seconds to wait on this side.
+        type: float
+      retries:
+        description: Retries of temporary failures on this side.
+        type: int
+  dest_auth:
+    description:
+      - Connection options for the O(dest) registry only, with the same keys as O(src_auth).
+    type: dict
+    suboptions: *side
+  platforms:
+    description:
+      - Copy only these platforms of an index, C(os/architecture[/variant]) each, for example
+        V(linux/amd64). The destination then gets a new index holding just those children, whose
+        digest differs from the source index's.
+      - For a single-platform image, its platform must be one of these; it is copied unchanged.
+      - By default every platform of an index is copied and the index keeps its digest.
+    type: list
+    elements: str
+  chunk_size:
+    description:
+      - Blobs up to this size (bytes) go in one C(PUT); larger ones in C(PATCH) chunks of this size.
+    type: int
+    default: 16777216
+  concurrency:
+    description:
+      - How many blobs are copied at once.
+    type: int
+    default: 4
+extends_documentation_fragment:
+  - drc.registry.registry
+  - drc.registry.registry.actiongroup
+attributes:
+  check_mode:
+    support: full
+    description: Reads the source and asks the destination what it holds; writes nothing anywhere.
+  diff_mode:
+    support: full
+    description: Shows the digest O(dest) names before and after.
+notes:
+  - The connection options (O(username), O(ca_path), ...) apply to both registries unless
+    O(src_auth) or O(dest_auth) override them.
+  - Docker schema 1 manifests are not copied.
+  - Layers that registries do not distribute (foreign or non-distributable layers with C(urls))
+    are referenced, not copied, as skopeo does by default.
+seealso:
+  - module: drc.registry.registry_tag
+  - module: drc.registry.registry_manifest_info
+  - plugin: drc.registry.registry_digest
+    plugin_type: lookup
+author:
+  - drc.registry maintainers (@drc-registry)
+"""
+
+EXAMPLES = r"""
+- name: Mirror a multi-platform image into a private registry
+  drc.registry.registry_copy:
+    src: docker.io/library/alpine:3.20
+    dest: registry.example.com/mirror/alpine:3.20
+    dest_auth:
+      username: mirror
+      password: "{{ vault_mirror_password }}"
+
+- name: Only the amd64 and arm64 images (a new index, with its own digest)
+  drc.registry.registry_copy:
+    src: quay.io/org/app:1.4
+    dest: registry.example.com/org/app:1.4
+    platforms:
+      - linux/amd64
+      - linux/arm64
+
+- name: Export to an OCI archive that skopeo and podman can load
+  drc.registry.registry_copy:
+    src: registry.example.com/org/app:1.4
+    dest: oci-archive:/srv/images/app.tar:1.4
+
+- name: Import from an OCI layout directory
+  drc.registry.registry_copy:
+    src: oci:/srv/layouts/app:1.4
+    dest: registry.example.com/org/app:1.4
+"""
+
+RETURN = r"""
+digest:
+  description: The digest of the manifest or index O(dest) holds.
+  returned: success
+  type: str
+  sample: sha256:28e0e25261dccaeaf5f7fa93db0a5eef69aae598b08adbbeb9bbbee23dd76ab3
+media_type:
+  description: Its media type.
+  returned: success
+  type: str
+  sample: application/vnd.oci.image.index.v1+json
+platforms:
+  description: The platforms of the index copied.
+  returned: when the copy is an index
+  type: list
+  elements: str
+  sample: ["linux/amd64", "linux/arm64/v8"]
+src:
+  description: O(src), normalised.
+  returned: success
+  type: str
+dest:
+  description: O(dest), normalised.
+  returned: success
+  type: str
+blobs_uploaded:
+  description: Blobs sent to O(dest) (for a layout, written).
+  returned: success
+  type: int
+blobs_mounted:
+  description: Blobs mounted from the source repository of the same registry.
+  returned: success
+  type: int
+blobs_skipped:
+  description: Blobs O(dest) already had.
+  returned: success
+  type: int
+bytes_uploaded:
+  description: Bytes of blobs sent (chunks resent after a failure count again).
+  returned: success
+  type: int
+manifests_pushed:
+  description: Manifests and indexes written to O(dest).
+  returned: success
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
+    RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
+    DEFAULT_CONCURRENCY, copy_image, open_end, parse_location)
+from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
+    check_copy_options, side_argspec, side_options)
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import DEFAULT_CHUNK_SIZE
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(
+            src=dict(type="str", required=True),
+            dest=dict(type="str", required=True),
+            src_auth=side_argspec(),
+            dest_auth=side_argspec(),
+            platforms=dict(type="list", elements="str"),
+            chunk_size=dict(type="int", default=DEFAULT_CHUNK_SIZE),
+            concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+        ),
+        supports_check_mode=True,
+    )
+    registry = RegistryModule(module)
+    params = module.params
+    ends = []
+    try:
+        platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
+        src_location, dest_location = parse_location(params["src"]), parse_location(params["dest"])
+        for location, side, writing in ((src_location, "src_auth", False),
+                                        (dest_location, "dest_auth", True)):
+            options = side_options(params, params[side])
+            ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
+        source, dest = ends
+        result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
+                            concurrency=params["concurrency"], check_mode=module.check_mode)
+    except (RegistryError, OSError) as exc:
+        for end in ends:
+            end.close()
+        if isinstance(exc, OSError):  # a layout's file system
+            exc = RegistryError("copying %s to %s failed: %s" % (params["src"], params["dest"], exc))
+        registry.fail(exc)
+    for end in ends:
+        end.close()
+    before = result.pop("before_digest")
+    if module._diff:
+        result["diff"] = {"before": {"digest": before}, "after": {"digest": result["digest"]}}
+    registry.exit(src=source.display, dest=dest.display, **result)
+
+
+if __name__ == "__main__":
+    main()
