@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import subprocess
+import uuid
 
 import pytest
 
@@ -27,6 +28,7 @@ def molecule_env(testbed, workdir: str) -> dict:
         "DRC_TESTBED_CA": testbed.pki.ca_cert,
         "DRC_TESTBED_CA_DIR": testbed.pki.ca_dir,
         "DRC_MOLECULE_WORKDIR": workdir,
+        "DRC_MOLECULE_PREFIX": "mirror-" + uuid.uuid4().hex[:12],
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
         "NO_COLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
@@ -41,12 +43,13 @@ def run_molecule(scenario: str, env: dict) -> str:
     return output
 
 
-@pytest.mark.parametrize("scenario", ["pin_images"])
+@pytest.mark.parametrize("scenario", ["pin_images", "mirror_images"])
 def test_molecule_scenario(testbed, tmp_path, scenario):
     """converge, idempotence (a second converge changes nothing) and verify, on the real registries."""
     output = run_molecule(scenario, molecule_env(testbed, str(tmp_path)))
     for action in ("converge", "idempotence", "verify"):
-        assert re.search(r"%s ➜ %s: Executed: Successful" % (scenario, action), output), output[-5000:]
+        # "➜" on a terminal, ">" otherwise
+        assert re.search(r"%s (➜|>) %s: Executed: Successful" % (scenario, action), output), output[-5000:]
 
 
 def digest_of(testbed, registry, image: str) -> str:
@@ -120,3 +123,28 @@ def test_pin_images_rejects_a_file_it_did_not_write(tmp_path):
     assert run.rc != 0
     assert "is not a pin_images lock file" in run.output, run.output
     assert lockfile.read_text() == "- just\n- a list\n"
+
+
+BAD_MIRROR_INPUT = [
+    ({"mirror_images_dest": None}, "mirror_images_dest"),
+    ({"mirror_images_images": [5]}, "mirror_images_images must be a list of image references or of {src, dest}"),
+    ({"mirror_images_images": [{"dest": "x"}]}, "mirror_images_images must be a list of image references or of {src, dest}"),
+    ({"mirror_images_src_auths": {UNREACHABLE: "password"}}, "mirror_images_src_auths a dict of registry host"),
+    ({"mirror_images_concurrency": "many"}, "mirror_images_concurrency"),
+    ({"mirror_images_dest_auth": "user:password"}, "mirror_images_dest_auth"),
+]
+
+
+@pytest.mark.parametrize("role_vars, message", BAD_MIRROR_INPUT)
+def test_mirror_images_bad_input_fails_before_any_registry_call(tmp_path, role_vars, message):
+    merged = {"mirror_images_images": ["%s/app:1" % UNREACHABLE],
+              "mirror_images_dest": "%s/mirror" % UNREACHABLE}
+    merged.update(role_vars)
+    merged = {key: value for key, value in merged.items() if value is not None}
+    task = {"name": "Mirror", "ansible.builtin.include_role": {"name": "drc.registry.mirror_images"},
+            "vars": merged}
+    run = run_playbook([task], str(tmp_path))
+    assert run.rc != 0
+    assert message in run.output, run.output
+    assert "Copy the images of each source registry" not in run.output  # failed before the copy task
+    assert "user:password" not in run.output  # a credential option's value is never shown
