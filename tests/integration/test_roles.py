@@ -56,6 +56,17 @@ def digest_of(testbed, registry, image: str) -> str:
     return "sha256:" + hashlib.sha256(testbed.skopeo_raw_manifest(registry, image)).hexdigest()
 
 
+def task_status(stdout: str, name: str) -> str:
+    """How a task ended in ansible-playbook's output: the line after its TASK header."""
+    for block in stdout.split("TASK [")[1:]:
+        if block.startswith(name + "]"):
+            return re.findall(r"^(ok|changed|skipping|fatal): \[localhost\]", block, re.M)[0]
+    raise AssertionError("task %r not in the output:\n%s" % (name, stdout))
+
+
+WRITE_TASK = "drc.registry.pin_images : Write the lock file"
+
+
 def pin_task(images: list, lockfile: str, **extra) -> dict:
     role_vars = {"pin_images_images": images, "pin_images_lockfile": lockfile}
     role_vars.update(extra)
@@ -80,17 +91,18 @@ def test_pin_images_check_and_diff_mode(testbed, tmp_path):
     assert lockfile.read_text() == old_content
     assert "-  %s: %s@%s" % (images[0], images[0], stale) in checked.stdout, checked.stdout
     assert "+  %s: %s@%s" % (images[0], images[0], digests[0]) in checked.stdout, checked.stdout
-    assert re.search(r"changed=1 ", checked.stdout)
+    assert task_status(checked.stdout, WRITE_TASK) == "changed"
 
     pinned = run_playbook([pin_task(images, str(lockfile))], str(tmp_path))
     assert pinned.rc == 0, pinned.output
     expected = header + "images:\n" + "".join(
         "  %s: %s@%s\n" % (image, image, digest) for image, digest in sorted(zip(images, digests)))
     assert lockfile.read_text() == expected
+    assert task_status(pinned.stdout, WRITE_TASK) == "changed"
 
     again = run_playbook([pin_task(images, str(lockfile))], str(tmp_path))
     assert again.rc == 0, again.output
-    assert re.search(r"changed=0 ", again.stdout), again.stdout
+    assert task_status(again.stdout, WRITE_TASK) == "ok"
     assert lockfile.read_text() == expected
 
 
