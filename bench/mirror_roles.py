@@ -81,21 +81,21 @@ def main() -> int:
         cases = [("role, 1 image", role_task, images[:1]),
                  ("role, %d images" % args.count, role_task, images),
                  ("loop of registry_copy, %d images" % args.count, loop_task, images)]
-        times: dict = {name: [] for name, _, _ in cases}
+        times: dict = {case[0]: [] for case in cases}
         with tempfile.TemporaryDirectory() as workdir:
             run = 0
-            for _ in range(args.reps):
+            for repetition in range(args.reps):
                 for name, make, subset in cases:
                     run += 1
-                    dest = "%s/bench%d" % (dest_registry.host, run)
+                    dest = "%s/bench%d-%d" % (dest_registry.host, repetition, run)
                     times[name].append(playbook(workdir, [make(subset, dest)], play_vars))
         medians = {name: statistics.median(values) for name, values in times.items()}
         one = medians["role, 1 image"]
         print("| case | median | runs | / role with 1 image |")
         print("|---|---|---|---|")
         for name, value in medians.items():
-            print("| %s | %.2f s | %s | %.2fx |" % (name, value, ", ".join("%.2f" % v for v in times[name]),
-                                                  value / one))
+            runs = ", ".join("%.2f" % v for v in times[name])
+            print("| %s | %.2f s | %s | %.2fx |" % (name, value, runs, value / one))
     finally:
         bed.stop()
     return 0

@@ -48,7 +48,7 @@ def parse_pairs(images: list) -> list:
             src, dest = parse_location(image.get("src")), parse_location(image.get("dest"))
         except RegistryError as exc:
             raise InputError("images[%d]: %s" % (index, exc))
-        key = dest[1].string if dest[0] == "registry" else "%s:%s:%s" % dest
+        key = dest[1].string if dest[0] == "registry" else ":".join(str(part or "") for part in dest)
         if key in seen:
             raise InputError("images[%d] and images[%d] both copy to %s" % (seen[key], index, key))
         seen[key] = index
