@@ -100,7 +100,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.options imp
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.plugin_utils._registry import (
-    RegistryError, connection_option_values, log, lookup_error, require_requests, warn)
+    RegistryError, connection_option_values, log, lookup_error, require_requests, templated_variables,
+    warn)
 
 
 def term_with_digest(term: str, digest: str) -> str:
@@ -111,7 +112,7 @@ def term_with_digest(term: str, digest: str) -> str:
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        self.set_options(var_options=templated_variables(self, variables), direct=kwargs)
         require_requests()
         # Imported after the check above: it needs requests.
         from ansible_collections.drc.registry.plugins.module_utils._registry.digest_batch import (

@@ -32,16 +32,37 @@ options:
         optionally prefixed with V(docker://)), or an OCI image layout, V(oci:PATH[:TAG]) or
         V(oci-archive:PATH[:TAG]).
       - A layout without a tag must hold exactly one image.
+      - Required unless O(images) is given.
     type: str
-    required: true
   dest:
     description:
       - Where to copy it, in the same forms as O(src). A reference without tag means V(latest);
         a reference by digest must name the digest the copy has.
       - A layout directory is created if needed (its parent must exist); in an existing layout or
         archive, other tags are kept and O(dest)'s tag is replaced.
+      - Required unless O(images) is given.
     type: str
-    required: true
+  images:
+    description:
+      - Several copies in one task, instead of O(src) and O(dest). Each is done as O(src) to O(dest)
+        would be, with the task's O(platforms), O(src_auth), O(dest_auth) and connection options.
+      - The whole list shares one connection per side, registry and credentials, and one token
+        for every repository of the list; several images are copied at once, O(concurrency)
+        blobs in flight in all. Copies that involve an OCI layout run one after the other.
+      - Two entries may not name the same O(images[].dest).
+      - The result then has RV(images) and the totals of the counts, not RV(digest).
+    type: list
+    elements: dict
+    version_added: 0.2.0
+    suboptions:
+      src:
+        description: What to copy, as O(src).
+        type: str
+        required: true
+      dest:
+        description: Where to copy it, as O(dest).
+        type: str
+        required: true
   src_auth:
     description:
       - Connection options for the O(src) registry only, over the task's connection options.
@@ -150,6 +171,21 @@ EXAMPLES = r"""
       - linux/amd64
       - linux/arm64
 
+- name: Mirror several images in one task (one connection and one token per registry)
+  drc.registry.registry_copy:
+    images:
+      - src: docker.io/library/alpine:3.20
+        dest: registry.example.com/mirror/library/alpine:3.20
+      - src: quay.io/prometheus/node-exporter:v1.8.2
+        dest: registry.example.com/mirror/prometheus/node-exporter:v1.8.2
+    src_auth:
+      username: hub-user
+      password: "{{ vault_hub_token }}"
+    dest_auth:
+      username: mirror
+      password: "{{ vault_mirror_password }}"
+  register: mirrored
+
 - name: Export to an OCI archive that skopeo and podman can load
   drc.registry.registry_copy:
     src: registry.example.com/org/app:1.4
@@ -164,12 +200,12 @@ EXAMPLES = r"""
 RETURN = r"""
 digest:
   description: The digest of the manifest or index O(dest) holds.
-  returned: success
+  returned: success, without O(images)
   type: str
   sample: sha256:28e0e25261dccaeaf5f7fa93db0a5eef69aae598b08adbbeb9bbbee23dd76ab3
 media_type:
   description: Its media type.
-  returned: success
+  returned: success, without O(images)
   type: str
   sample: application/vnd.oci.image.index.v1+json
 platforms:
@@ -180,14 +216,28 @@ platforms:
   sample: ["linux/amd64", "linux/arm64/v8"]
 src:
   description: O(src), normalised.
-  returned: success
+  returned: success, without O(images)
   type: str
 dest:
   description: O(dest), normalised.
-  returned: success
+  returned: success, without O(images)
   type: str
+images:
+  description:
+    - With O(images), one result per entry, in order, each with the keys a single copy returns
+      (C(src), C(dest), C(changed), C(digest), C(media_type), C(platforms) for an index, and the
+      counts).
+  returned: success, with O(images)
+  type: list
+  elements: dict
+  version_added: 0.2.0
+copied:
+  description: With O(images), how many entries changed their destination.
+  returned: success, with O(images)
+  type: int
+  version_added: 0.2.0
 blobs_uploaded:
-  description: Blobs sent to O(dest) (for a layout, written).
+  description: Blobs sent to O(dest) (for a layout, written); with O(images), the total.
   returned: success
   type: int
 blobs_mounted:
@@ -211,9 +261,13 @@ manifests_pushed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
-    RegistryModule, argument_spec)
+    RegistryModule, argument_spec, connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     DEFAULT_CONCURRENCY, copy_image, open_end, parse_location)
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    RegistryConnection)
+from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
+    SharedConnections, copy_images)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
     check_copy_options, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
@@ -223,8 +277,10 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.uploads imp
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(
-            src=dict(type="str", required=True),
-            dest=dict(type="str", required=True),
+            src=dict(type="str"),
+            dest=dict(type="str"),
+            images=dict(type="list", elements="dict", options=dict(
+                src=dict(type="str", required=True), dest=dict(type="str", required=True))),
             src_auth=side_argspec(),
             dest_auth=side_argspec(),
             platforms=dict(type="list", elements="str"),
@@ -232,9 +288,15 @@ def main():
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
         ),
         supports_check_mode=True,
+        mutually_exclusive=[("images", "src"), ("images", "dest")],
+        required_one_of=[("images", "src")],
+        required_together=[("src", "dest")],
     )
     registry = RegistryModule(module)
     params = module.params
+    if params["images"] is not None:
+        copy_list(module, registry)
+        return
     ends = []
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
@@ -258,6 +320,34 @@ def main():
     if module._diff:
         result["diff"] = {"before": {"digest": before}, "after": {"digest": result["digest"]}}
     registry.exit(src=source.display, dest=dest.display, **result)
+
+
+def copy_list(module, registry) -> None:
+    """The O(images) form: every copy in this one module run."""
+    params = module.params
+
+    def make_options(reference, side):
+        return connection_options(reference, side_options(params, params[side + "_auth"]))
+
+    def connect(options):
+        connection = RegistryConnection(options, log=module.debug, warn=module.warn)
+        registry.connections.append(connection)  # closed by registry.exit / registry.fail
+        return connection
+
+    connections = SharedConnections(make_options, connect)
+    try:
+        platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
+        result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
+                             concurrency=params["concurrency"], check_mode=module.check_mode)
+    except (RegistryError, OSError) as exc:
+        if isinstance(exc, OSError):  # a layout's file system
+            exc = RegistryError("copying images failed: %s" % exc)
+        registry.fail(exc)
+    before = [image.pop("before_digest") for image in result["images"]]
+    if module._diff:
+        result["diff"] = {"before": {i["dest"]: b for i, b in zip(result["images"], before)},
+                          "after": {i["dest"]: i["digest"] for i in result["images"]}}
+    registry.exit(**result)
 
 
 if __name__ == "__main__":

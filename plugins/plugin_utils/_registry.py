@@ -16,6 +16,24 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.transport i
 display = Display()
 
 
+def templated_variables(plugin, variables):
+    """The ``drc_registry_*`` variables templated, as Ansible templates a connection plugin's variables.
+
+    A lookup receives variables as written: without this, ``drc_registry_password: "{{ vault_pw }}"``
+    would reach the registry as the literal text ``{{ vault_pw }}``.
+    """
+    templar = getattr(plugin, "_templar", None)
+    if not variables or templar is None:
+        return variables
+    names = [name for name in variables if name.startswith("drc_registry_")]
+    if not names:
+        return variables
+    out = dict(variables)
+    for name in names:
+        out[name] = templar.template(variables[name])
+    return out
+
+
 def connection_option_values(plugin) -> dict:
     return {name: plugin.get_option(name) for name in CONNECTION_OPTION_NAMES}
 
@@ -35,4 +53,4 @@ log = display.vvvv
 warn = display.warning
 
 __all__ = ["RegistryError", "connection_option_values", "log", "lookup_error", "require_requests",
-           "warn"]
+           "templated_variables", "warn"]
