@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import fetch_blob
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (

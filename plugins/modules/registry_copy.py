@@ -260,8 +260,8 @@ manifests_pushed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
-    RegistryModule, argument_spec, connection_options)
+from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec, connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     DEFAULT_CONCURRENCY, copy_image, open_end, parse_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (

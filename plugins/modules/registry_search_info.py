@@ -96,8 +96,8 @@ registry:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import (
-    RegistryModule, argument_spec)
+from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 

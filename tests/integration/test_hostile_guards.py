@@ -190,8 +190,8 @@ def test_manifest_by_digest_with_wrong_bytes_is_refused_by_the_lookup():
 def test_lookup_by_digest_does_not_trust_a_contradicting_head():
     """HEAD answers another digest than the one asked for: the bytes decide, not the header."""
     wanted = digest(MANIFEST)
-    routes = {("HEAD", "/v2/app/manifests/" + wanted): Reply(
-                  200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": "sha256:" + "e" * 64}, b""),
+    contradicting = Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": "sha256:" + "e" * 64}, b"")
+    routes = {("HEAD", "/v2/app/manifests/" + wanted): contradicting,
               ("GET", "/v2/app/manifests/" + wanted): Reply(200, {"Content-Type": OCI_MANIFEST}, MANIFEST)}
     with registry(routes) as server:
         run = run_expression(lookup("http://%s/app@%s" % (server.host, wanted)))

@@ -8,8 +8,8 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (  # noqa: F401
-    argument_spec, connection_options)
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+    connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
     HAS_REQUESTS, REQUESTS_IMPORT_ERROR)
 
