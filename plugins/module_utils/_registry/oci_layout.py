@@ -284,4 +284,3 @@ def write_archive(directory: str, archive: str) -> None:
     except BaseException:
         _remove(temp)
         raise
-
