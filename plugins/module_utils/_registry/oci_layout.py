@@ -10,7 +10,6 @@ verified, and renamed: a killed copy leaves no half blob under a blob's name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -18,7 +17,6 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
     FileSource, StreamHasher)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -286,15 +284,3 @@ def write_archive(directory: str, archive: str) -> None:
     except BaseException:
         _remove(temp)
         raise
-
-
-def file_sha256(path: str) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            hasher.update(chunk)
-    return "sha256:" + hasher.hexdigest()
-
-
-def is_index_type(media_type: str | None) -> bool:
-    return mt.is_index(media_type)
