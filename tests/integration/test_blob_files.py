@@ -16,12 +16,13 @@ from tests.integration.ansible_runner import BIN, ansible_env, run_module
 from tests.integration.test_hostile import assert_clean, digest, registry
 from tests.testbed.hostile import Reply
 
-BLOB = os.urandom(256 * 1024)
+BLOB = os.urandom(3 * 1024 * 1024)
 BLOB_DIGEST = digest(BLOB)
 
 
 def ranged_blob(body: bytes, stall_first: list | None = None):
-    """Serve ``body`` honouring ``Range: bytes=N-``; the first answer may stall after one byte."""
+    """Serve ``body`` honouring ``Range: bytes=N-``; the first answer may stall after 2 MiB (more
+    than one of the client's 1 MiB reads, so that something reaches the part file)."""
     def reply(request):
         if request.method == "HEAD":
             return Reply(200, {}, b"", content_length=len(body))
@@ -31,7 +32,7 @@ def ranged_blob(body: bytes, stall_first: list | None = None):
             start = int(wanted[len("bytes="):].rstrip("-"))
         if stall_first:
             stall_first.pop()
-            return Reply(200, {}, body, stall=600)
+            return Reply(200, {}, body, stall=600, stall_at=2 * 1024 * 1024)
         if start:
             return Reply(206, {"Content-Range": "bytes %d-%d/%d" % (start, len(body) - 1, len(body))},
                          body[start:])
@@ -50,29 +51,59 @@ def started_writing(directory) -> bool:
     return any(n.endswith(".drc-part") and os.path.getsize(directory / n) for n in os.listdir(directory))
 
 
+def processes_holding(directory) -> set:
+    """PIDs with a part file of ``directory`` open: the module process itself, which Ansible runs
+    outside the process group of the ``ansible`` command."""
+    pids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                if target.startswith(str(directory)) and target.endswith(".drc-part"):
+                    pids.add(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def kill_download(command_pid: int, directory, kill_signal) -> None:
+    holders = processes_holding(directory)
+    os.killpg(command_pid, kill_signal)
+    for pid in holders:
+        try:
+            os.kill(pid, kill_signal)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 30
+    while time.time() < deadline and processes_holding(directory):
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_download_resumes_and_leaves_only_the_blob(tmp_path, kill_signal):
     path = "/v2/app/blobs/" + BLOB_DIGEST
     with registry({("GET", path): ranged_blob(BLOB, stall_first=[True]),
                    ("HEAD", path): ranged_blob(BLOB)}) as server:
         command = [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_blob_fetch",
-                   "-a", json.dumps(fetch_args(server, tmp_path))]
+                   "-a", json.dumps(fetch_args(server, tmp_path, timeout=600))]
         first = subprocess.Popen(command, env=ansible_env(), stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline and not started_writing(tmp_path):
             time.sleep(0.1)
-        os.killpg(first.pid, kill_signal)
+        kill_download(first.pid, tmp_path, kill_signal)
         first.wait(timeout=30)
         left = os.listdir(tmp_path)
         assert len(left) == 1 and left[0].endswith(".drc-part"), left  # what a killed run leaves
+        kept = os.path.getsize(tmp_path / left[0])
+        assert 0 < kept < len(BLOB)
 
         second = run_module("drc.registry.registry_blob_fetch", fetch_args(server, tmp_path))
     assert second.rc == 0, second.output
     assert os.listdir(tmp_path) == [BLOB_DIGEST]
     assert (tmp_path / BLOB_DIGEST).read_bytes() == BLOB
     ranges = [r.headers.get("Range") for r in server.requests if r.method == "GET" and r.path == path]
-    assert ranges[-1] == "bytes=1-", ranges  # resumed from the byte the killed run had written
+    assert ranges[-1] == "bytes=%d-" % kept, ranges  # resumed where the killed run had stopped
 
 
 def test_a_stale_part_of_other_content_is_removed(tmp_path):
