@@ -1,5 +1,5 @@
 """Client properties a module cannot show on its own: expected sizes, the http fallback rule,
-bounded error bodies. Each test here guards a mutation of tests/mutants/guards.py."""
+bounded error bodies. Each test here guards a mutation of tests/mutants/guards.yml."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import io
 import pytest
 import requests
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import fetch_blob
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    ConnectionOptions, RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_reference
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import get_manifest
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
+    parse_image_reference)
 from tests.testbed.hostile import HostileServer, Reply
 
 MIB = 1024 * 1024
@@ -34,9 +38,13 @@ def blob_server(body: bytes) -> HostileServer:
     return HostileServer(answer)
 
 
-def client_for(reference: str, **options) -> RegistryClient:
-    parsed = parse_reference(reference)
-    return RegistryClient(parsed["index"], Credentials(), explicit_scheme="://" in reference, **options)
+def client_for(reference: str, retries: int = 3) -> RegistryConnection:
+    """A connection as the modules build one from a reference: registry, scheme and whether the
+    scheme was written come from the reference; no credentials."""
+    parsed = parse_image_reference(reference)
+    return RegistryConnection(ConnectionOptions(registry=parsed.registry, scheme=parsed.scheme,
+                                                scheme_written=parsed.scheme_written,
+                                                credentials=Credentials(), retries=retries))
 
 
 # -- fetch_blob with an expected size -----------------------------------------------------------
@@ -46,7 +54,7 @@ def test_blob_larger_than_expected_is_refused_while_streaming():
     with blob_server(BLOB) as server:
         client = client_for("http://%s/app" % server.host, retries=0)
         with pytest.raises(RegistryError, match="larger than the 1000 bytes expected"):
-            client.fetch_blob("app", digest(BLOB), out, expected_size=1000)
+            fetch_blob(client, "app", digest(BLOB), out, expected_size=1000)
     # at most one chunk past the limit, never the whole 8 MiB
     assert len(out.getvalue()) < 2 * MIB
 
@@ -58,14 +66,14 @@ def test_blob_smaller_than_expected_is_refused():
         client = client_for("http://%s/app" % server.host, retries=0)
         with pytest.raises(RegistryError, match="is %d bytes, not the %d bytes expected"
                            % (len(SMALL), len(SMALL) + 10)):
-            client.fetch_blob("app", digest(SMALL), out, expected_size=len(SMALL) + 10)
+            fetch_blob(client, "app", digest(SMALL), out, expected_size=len(SMALL) + 10)
 
 
 def test_blob_of_the_expected_size_is_accepted():
     out = io.BytesIO()
     with blob_server(SMALL) as server:
         client = client_for("http://%s/app" % server.host, retries=0)
-        assert client.fetch_blob("app", digest(SMALL), out, expected_size=len(SMALL)) == len(SMALL)
+        assert fetch_blob(client, "app", digest(SMALL), out, expected_size=len(SMALL)) == len(SMALL)
     assert out.getvalue() == SMALL
 
 
@@ -81,12 +89,12 @@ def test_blob_with_wrong_bytes_is_refused_by_the_client():
     with HostileServer(answer) as server:
         client = client_for("http://%s/app" % server.host, retries=0)
         with pytest.raises(RegistryError, match="refusing content that does not match its digest"):
-            client.fetch_blob("app", claimed, out)
+            fetch_blob(client, "app", claimed, out)
 
 
 # -- the plain-http fallback -----------------------------------------------------------------
 class RecordingSession:
-    """Stands in for the network under the real Transport and RegistryClient: records every URL
+    """Stands in for the network under the real Transport and RegistryConnection: records every URL
     and fails every connection, so that no packet leaves the machine (the names below are never
     resolved)."""
 
@@ -156,7 +164,7 @@ def test_error_body_is_read_only_up_to_the_cap():
     with HostileServer(answer) as server:
         client = client_for("http://%s/app" % server.host, retries=0)
         with pytest.raises(RegistryError, match="failed: 403 Forbidden"):
-            client.get_manifest("app", "1")
+            get_manifest(client, "app", "1")
 
 
 def test_a_body_without_content_length_is_cut_at_the_cap():
@@ -187,7 +195,7 @@ def test_a_body_without_content_length_is_cut_at_the_cap():
     try:
         client = client_for("http://127.0.0.1:%d/app" % httpd.server_address[1], retries=0)
         with pytest.raises(RegistryError, match="is more than the 4194304 bytes allowed"):
-            client.get_manifest("app", "1")
+            get_manifest(client, "app", "1")
     finally:
         httpd.shutdown()
         httpd.server_close()
