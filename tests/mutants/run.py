@@ -174,7 +174,7 @@ def run_baseline(name: str, tests: list, scratch: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default 2)")
     parser.add_argument("--only", nargs="*", help="run only these mutation ids")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run")

@@ -57,7 +57,7 @@ def test_a_digest_with_a_unicode_digit_is_refused(digest, digit, position):
 @settings(max_examples=1_500, **SETTINGS)
 @given(st.text(max_size=140))
 def test_is_digest_is_exactly_the_grammar(text):
-    algorithm, _, hex_ = text.partition(":")
+    algorithm, dummy, hex_ = text.partition(":")
     expected = (algorithm in LENGTHS and len(hex_) == LENGTHS[algorithm]
                 and all(c in "0123456789abcdef" for c in hex_))
     assert is_digest(text) is expected
