@@ -69,6 +69,9 @@ options:
       - When it names any credential (O(src_auth.username), O(src_auth.password),
         O(src_auth.identity_token)), all the credentials of that side come from it.
       - Credentials are only ever sent to the registry of their side (and its token server).
+      - The task's own O(username)/O(password)/O(identity_token) name no registry; a copy refuses
+        them when the sides without credentials of their own are on two different registries.
+        Use O(src_auth) and O(dest_auth), or O(auths) keyed by registry host.
     type: dict
     suboptions: &side
       username:
@@ -267,9 +270,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.copy import
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
-    SharedConnections, copy_images)
+    SharedConnections, copy_images, parse_pairs)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
-    check_copy_options, side_argspec, side_options)
+    check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import DEFAULT_CHUNK_SIZE
 
@@ -301,6 +304,7 @@ def main():
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
         src_location, dest_location = parse_location(params["src"]), parse_location(params["dest"])
+        check_task_credentials(params, [("src", src_location), ("dest", dest_location)])
         for location, side, writing in ((src_location, "src_auth", False),
                                         (dest_location, "dest_auth", True)):
             options = side_options(params, params[side])
@@ -337,6 +341,8 @@ def copy_list(module, registry) -> None:
     connections = SharedConnections(make_options, connect)
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
+        check_task_credentials(params, [(side, location) for pair in parse_pairs(params["images"])
+                                        for side, location in zip(("src", "dest"), pair)])
         result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
                              concurrency=params["concurrency"], check_mode=module.check_mode)
     except (RegistryError, OSError) as exc:

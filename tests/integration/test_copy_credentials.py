@@ -139,3 +139,26 @@ def test_scripted_source_never_sees_the_real_destinations_credentials(testbed, s
     assert testbed.skopeo_raw_manifest(registry, "from-scripted/app:1") == scripted.image["manifest"]
     assert_never_saw(scripted, testbed)
     assert SCRIPTED_PASSWORD not in run.output
+
+
+def test_task_credentials_with_two_registries_and_no_side_credentials_are_refused(testbed, scripted):
+    """Plain task-level credentials name no registry: with two registries taking them, the copy
+    fails before any request, pointing to src_auth/dest_auth and auths."""
+    registry, auth = real_side(testbed)
+    run = run_module(MODULE, dict(src=ref(registry, "app/docker:1.0"),
+                                  dest="http://%s/dest/app:3" % scripted.server.host, **auth))
+    assert run.rc != 0
+    assert "src_auth and dest_auth" in run.result["msg"] and "auths" in run.result["msg"], run.result
+    assert not scripted.server.requests  # refused before anything was sent
+    assert testbed.password not in run.output
+
+
+def test_auths_give_each_side_its_own_credentials(testbed, scripted):
+    registry, auth = real_side(testbed)
+    auths = {registry.host: {"username": auth["username"], "password": auth["password"]},
+             scripted.server.host: {"username": SCRIPTED_USER, "password": SCRIPTED_PASSWORD}}
+    run = run_module(MODULE, dict(src=ref(registry, "app/docker:1.0"),
+                                  dest="http://%s/dest/app:4" % scripted.server.host,
+                                  auths=auths, ca_path=auth["ca_path"]))
+    assert run.rc == 0, run.output
+    assert_never_saw(scripted, testbed)

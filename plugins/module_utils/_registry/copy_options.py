@@ -42,6 +42,27 @@ def side_options(task_params: dict, override: dict | None) -> dict:
     return merged
 
 
+def check_task_credentials(params: dict, locations: list) -> None:
+    """Plain task-level credentials belong to one registry: refuse them for a copy whose sides
+    that take them (no credentials in ``src_auth``/``dest_auth``) name more than one registry.
+
+    ``locations`` holds (side, parsed location) pairs, side being ``src`` or ``dest``.
+    """
+    if not any(params.get(key) for key in CREDENTIAL_KEYS):
+        return
+    registries = set()
+    for side, location in locations:
+        own = params.get(side + "_auth") or {}
+        if location[0] == "registry" and not any(own.get(key) for key in CREDENTIAL_KEYS):
+            registries.add(location[1].registry)
+    if len(registries) > 1:
+        raise InputError(
+            "username/password (or identity_token) are for one registry, and this copy names %d "
+            "without credentials of their own: %s. Give each side its credentials with src_auth "
+            "and dest_auth, or use auths keyed by registry host"
+            % (len(registries), ", ".join(sorted(registries))))
+
+
 def check_copy_options(chunk_size: int, concurrency: int, platforms) -> list | None:
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise InputError("chunk_size must be between %d and %d bytes, got %d"

@@ -110,7 +110,7 @@ def put_manifest(connection, repository: str, reference: str, raw: bytes, media_
                                   headers={"Content-Type": media_type}, body=raw, ok=(200, 201, 202),
                                   what="repository %s" % repository)
     release(response)
-    answered = checked_header_digest(connection, response, repository, reference)
+    answered = checked_header_digest(response, "PUT")
     if answered and answered != digest:
         raise DigestMismatch("the registry stored the manifest for %s:%s as %s, not %s"
                              % (repository, reference, answered, digest))
