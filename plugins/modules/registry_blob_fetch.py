@@ -63,7 +63,7 @@ options:
         more, and fails when it sends less.
       - Without it, the size the registry declares bounds the download in the same way.
     type: int
-    version_added: 0.2.0
+    version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup

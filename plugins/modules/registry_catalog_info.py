@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_catalog_info
 short_description: List the repositories of a container registry
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists the repositories a registry's catalog (C(GET /v2/_catalog)) shows to the credentials
     given, following C(Link) pagination exactly as the registry gives it.

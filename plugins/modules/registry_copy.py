@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_copy
 short_description: Copy an image between registries and OCI image layouts
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Copies the image or index that O(src) names to O(dest), keeping every digest. The manifests
     are sent byte for byte, children before the index, and the destination registry must report
@@ -53,7 +53,7 @@ options:
       - The result then has RV(images) and the totals of the counts, not RV(digest).
     type: list
     elements: dict
-    version_added: 0.2.0
+    version_added: 0.1.0
     suboptions:
       src:
         description: What to copy, as O(src).
@@ -233,12 +233,12 @@ images:
   returned: success, with O(images)
   type: list
   elements: dict
-  version_added: 0.2.0
+  version_added: 0.1.0
 copied:
   description: With O(images), how many entries changed their destination.
   returned: success, with O(images)
   type: int
-  version_added: 0.2.0
+  version_added: 0.1.0
 blobs_uploaded:
   description: Blobs sent to O(dest) (for a layout, written); with O(images), the total.
   returned: success

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_manifest
 short_description: Delete a manifest or index from a registry
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - With O(state=absent), deletes the manifest or index that O(reference) names. Registries delete
     manifests by digest; a tag is resolved to its digest first.

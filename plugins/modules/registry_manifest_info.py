@@ -112,7 +112,7 @@ exists:
       are returned.
   returned: always
   type: bool
-  version_added: 0.2.0
+  version_added: 0.1.0
 digest:
   description: The digest of the manifest described (the child's with O(platform)).
   returned: when the v2 API answered

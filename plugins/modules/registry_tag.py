@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_tag
 short_description: Add tags to an image in its repository
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Points each of O(tags) at the manifest or index that O(reference) names, in the same
     repository. The manifest's own bytes are sent under each tag, so its digest is kept and no

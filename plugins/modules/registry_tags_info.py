@@ -87,7 +87,7 @@ exists:
       registry answers that the repository is unknown.
   returned: always
   type: bool
-  version_added: 0.2.0
+  version_added: 0.1.0
 tags:
   description: The tags, filtered by O(match) and ordered by O(sort).
   returned: success
