@@ -161,6 +161,7 @@ oldest-ansible: deps $(OLDEST_VENV)/.installed
 # Benchmarks: separate from `make test`, which runs only the quick smoke test of the harness.
 bench: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run
+	cd $(CURDIR) && $(BIN)/python -m bench.mirror_roles
 
 bench-quick: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run --quick
