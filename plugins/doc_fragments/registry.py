@@ -103,6 +103,20 @@ attributes:
     description: Nothing changes, so there is no diff.
 """
 
+    # The read modules that also speak the legacy v1 API.
+    API_VERSION = r"""
+options:
+  api_version:
+    description:
+      - Which registry API to use. V(auto) pings C(/v2/) and uses the legacy v1 API only when the
+        registry has no v2 API (C(/v2/) answers 404) and C(/v1/_ping) answers; a v2 registry
+        whose call fails is never retried on v1. See the collection's C(docs/v1.md).
+    type: str
+    choices: [auto, v2, v1]
+    default: auto
+    version_added: 0.1.0
+"""
+
     # Lookups also read the connection options from variables and the environment.
     LOOKUP = r"""
 options:

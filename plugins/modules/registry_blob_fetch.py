@@ -40,15 +40,6 @@ options:
       - Exactly one of O(digest) and O(image_id) is required.
     type: str
     version_added: 0.1.0
-  api_version:
-    description:
-      - Which registry API to use. V(auto) pings C(/v2/) and uses the legacy v1 API only when the
-        registry has no v2 API (C(/v2/) answers 404) and C(/v1/_ping) answers; a v2 registry
-        whose call fails is never retried on v1. See the collection's C(docs/v1.md).
-    type: str
-    choices: [auto, v2, v1]
-    default: auto
-    version_added: 0.1.0
   dest:
     description:
       - The file to write. An existing directory means a file named by the digest (or the
@@ -66,6 +57,7 @@ options:
     version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
+  - drc.registry.registry.api_version
   - drc.registry.registry.actiongroup
   - ansible.builtin.files
 attributes:

@@ -15,6 +15,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
     StreamHasher, read_exact)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import head_blob
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -69,9 +70,10 @@ def parse_range(value: str | None) -> int | None:
     if text.startswith("bytes="):
         text = text[len("bytes="):]
     start, sep, end = text.partition("-")
-    if not sep or not start.isdigit() or not end.isdigit() or int(start) != 0:
+    first, last = parse_decimal_header(start), parse_decimal_header(end)
+    if not sep or first is None or last is None or first != 0:
         return None
-    return 0 if int(end) == 0 else int(end) + 1
+    return 0 if last == 0 else last + 1
 
 
 def start_upload(connection, repository: str, mount: str | None = None,

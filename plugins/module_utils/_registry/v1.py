@@ -23,7 +23,10 @@ import re
 from urllib.parse import quote, urlencode, urlsplit
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import basic_header
-from ansible_collections.drc.registry.plugins.module_utils._registry.connection import is_loopback
+from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
+    is_loopback, read_bounded)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, InputError, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -86,19 +89,6 @@ class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
         return True
 
 
-def read_limited(response, limit: int, what: str) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        response.close()
-        raise RegistryError("%s is %s bytes, more than the %d bytes allowed" % (what, declared, limit))
-    chunks, total = [], 0
-    for chunk in response.iter_content(65536):
-        total += len(chunk)
-        if total > limit:
-            response.close()
-            raise RegistryError("%s is more than the %d bytes allowed" % (what, limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def v1_error(method: str, url: str, response, hint: str | None = None) -> RegistryError:
@@ -241,7 +231,7 @@ class V1Connection:
                 response = self._get(self.index_url + "/v1/_ping")
             except RegistryError:
                 raise exc
-        read_limited(response, MAX_PING_BODY, "the v1 ping answer")
+        read_bounded(response, MAX_PING_BODY, "the v1 ping answer")
         release(response)
         self.standalone = response.headers.get("X-Docker-Registry-Standalone", "").lower() in (
             "true", "1")
@@ -293,7 +283,7 @@ class V1Connection:
                 continue
             if response.status_code != 200:
                 raise v1_error("GET", url, response, self._auth_hint(response.status_code))
-            data = _json(read_limited(response, MAX_JSON_BODY, "a search page"), url, "a search page")
+            data = _json(read_bounded(response, MAX_JSON_BODY, "a search page"), url, "a search page")
             release(response)
             items = data.get("results") if isinstance(data, dict) else None
             if not isinstance(items, list):
@@ -317,7 +307,7 @@ class V1Connection:
         response = self._get(url, headers=headers, credential_url=self.index_url,
                              hint=lambda status: self._auth_hint(status) or (
                                  "repository %s not found" % name if status == 404 else None))
-        read_limited(response, MAX_JSON_BODY, "the image list of %s" % name)
+        read_bounded(response, MAX_JSON_BODY, "the image list of %s" % name)
         release(response)
         token = response.headers.get("X-Docker-Token")
         if token is not None:
@@ -361,7 +351,7 @@ class V1Connection:
 
     def _registry_json(self, repository: V1Repository, path: str, what: str):
         response = self._registry_get(repository, path, what)
-        data = _json(read_limited(response, MAX_JSON_BODY, what), response.url, what)
+        data = _json(read_bounded(response, MAX_JSON_BODY, what), response.url, what)
         release(response)
         return data, response.headers
 
@@ -416,8 +406,7 @@ class V1Connection:
         response = self._registry_get(repository, "/v1/images/%s/layer" % image_id,
                                       "the layer of image %s" % image_id)
         checksum = layer_checksum(response.headers) or checksum
-        declared = response.headers.get("Content-Length")
-        limit = size if size is not None else (int(declared) if declared and declared.isdigit() else None)
+        limit = size if size is not None else parse_decimal_header(response.headers.get("Content-Length"))
         hasher = hashlib.sha256()
         written = 0
         try:
@@ -455,10 +444,7 @@ def layer_checksum(headers) -> str | None:
 
 def layer_size(headers) -> int | None:
     """The stored layer's size from X-Docker-Size (the JSON's ``Size`` is the unpacked size)."""
-    value = headers.get(SIZE_HEADER)
-    if value and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    return parse_decimal_header(headers.get(SIZE_HEADER))
 
 
 def search_entry(item: dict) -> dict:
