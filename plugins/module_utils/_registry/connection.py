@@ -20,7 +20,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    MAX_ERROR_BODY, RegistryError, http_error, redact_url)
+    MAX_ERROR_BODY, PingFailed, RegistryError, http_error, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DEFAULT_INDEX, registry_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -180,7 +180,9 @@ class RegistryConnection:
             body = response.raw.read(MAX_ERROR_BODY, decode_content=True)
             release(response)
             hint = "is this a Docker/OCI registry?" if not self.api_version else None
-            raise http_error("GET", self.url("/v2/"), status, response.reason, body, hint=hint)
+            error = http_error("GET", self.url("/v2/"), status, response.reason, body, hint=hint)
+            raise PingFailed(str(error), method="GET", url=self.url("/v2/"), status=status,
+                             errors=error.errors)
         release(response)
         self._pinged = True
         return {"api_version": self.api_version,

@@ -51,6 +51,13 @@ class InputError(RegistryError, ValueError):
     """An option or argument the user gave is invalid; the message names it and the rule."""
 
 
+class PingFailed(RegistryError):
+    """``GET /v2/`` itself failed: the registry (or its v2 API) is not there, whatever the status.
+
+    A 404 here never means "that manifest or repository does not exist".
+    """
+
+
 class DigestMismatch(RegistryError):
     """Content that does not hash to the digest (or size) it was asked for or described by."""
 
