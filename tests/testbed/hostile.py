@@ -15,13 +15,14 @@ from tests.testbed.loopback import LoopbackServer
 class Reply:
     def __init__(self, status: int = 200, headers: dict | None = None, body: bytes = b"",
                  content_length: int | None = None, stall: float = 0.0,
-                 send_length: bool = True) -> None:
+                 send_length: bool = True, stall_at: int = 1) -> None:
         self.status = status
         self.send_length = send_length  # False: no Content-Length, the end of the body is the close
         self.headers = dict(headers or {})
         self.body = body
         self.content_length = len(body) if content_length is None else content_length
         self.stall = stall
+        self.stall_at = stall_at  # with stall: bytes sent before the pause
 
 
 class Request:
@@ -59,10 +60,10 @@ class HostileServer(LoopbackServer):
                 try:
                     if self.command != "HEAD":
                         if reply.stall:
-                            self.wfile.write(reply.body[:1])
+                            self.wfile.write(reply.body[:reply.stall_at])
                             self.wfile.flush()
                             time.sleep(reply.stall)
-                            self.wfile.write(reply.body[1:])
+                            self.wfile.write(reply.body[reply.stall_at:])
                         else:
                             self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
