@@ -81,6 +81,18 @@ EXAMPLES = r"""
   vars:
     drc_registry_username: deploy
     drc_registry_password: "{{ vault_registry_password }}"
+
+- name: Terms on several registries, each with its own credentials
+  ansible.builtin.set_fact:
+    pinned_images: "{{ query('drc.registry.registry_digest', 'quay.io/org/app:2', 'registry.example.com/team/web:1', output='pinned') }}"
+  vars:
+    drc_registry_auths:
+      quay.io:
+        username: org+robot
+        password: "{{ vault_quay_token }}"
+      registry.example.com:
+        username: deploy
+        password: "{{ vault_registry_password }}"
 """
 
 RETURN = r"""

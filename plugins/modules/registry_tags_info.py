@@ -70,6 +70,24 @@ EXAMPLES = r"""
 - name: Show it
   ansible.builtin.debug:
     msg: "{{ app_tags.tags | last }}"
+
+- name: Credentials for two registries, set once, each sent only to its own registry
+  module_defaults:
+    group/drc.registry.registry:
+      auths:
+        quay.io:
+          username: org+robot
+          password: "{{ vault_quay_token }}"
+        registry.example.com:
+          username: deploy
+          password: "{{ vault_registry_password }}"
+  block:
+    - name: Tags on quay.io (gets the quay.io entry only)
+      drc.registry.registry_tags_info:
+        repository: quay.io/org/app
+    - name: Tags on the private registry (gets its own entry only)
+      drc.registry.registry_tags_info:
+        repository: registry.example.com/team/app
 """
 
 RETURN = r"""
