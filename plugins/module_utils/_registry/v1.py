@@ -89,8 +89,6 @@ class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
         return True
 
 
-
-
 def v1_error(method: str, url: str, response, hint: str | None = None) -> RegistryError:
     """An error for an unexpected answer; v1 servers say why in ``{"error": "..."}``."""
     body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if method != "HEAD" else b""
