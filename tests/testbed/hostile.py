@@ -68,7 +68,7 @@ class HostileServer(LoopbackServer):
                             self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-                if reply.content_length != len(reply.body):
+                if self.command != "HEAD" and reply.content_length != len(reply.body):
                     self.close_connection = True
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_ANY
