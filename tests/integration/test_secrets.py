@@ -53,7 +53,8 @@ def test_failures_at_vvvv(testbed, mode, tmp_path):
     wrong = dict(conn, password=testbed.password + "-wrong")
     for module, args in [
         ("drc.registry.registry_tags_info", dict(repository=ref(registry, "app/multi"), **wrong)),
-        ("drc.registry.registry_manifest_info", dict(reference=ref(registry, "app/oci:missing"), **conn)),
+        # (an unknown manifest is no failure any more: exists false, checked below)
+        ("drc.registry.registry_manifest_info", dict(reference=ref(registry, "app/oci:1.0"), **wrong)),
         ("drc.registry.registry_blob_fetch", dict(repository=ref(registry, "app/oci"),
                                                   digest="sha256:" + "0" * 64, dest=str(tmp_path / "x"),
                                                   **conn)),
@@ -62,6 +63,10 @@ def test_failures_at_vvvv(testbed, mode, tmp_path):
         assert run.rc != 0
         assert_no_secret(testbed, run.output)
         assert "Traceback" not in run.output
+    absent = run_module("drc.registry.registry_manifest_info",
+                        dict(reference=ref(registry, "app/oci:missing"), **conn), verbosity=4)
+    assert absent.rc == 0 and absent.result["exists"] is False, absent.output
+    assert_no_secret(testbed, absent.output)
 
 
 def test_identity_token_via_docker_config(testbed, tmp_path):
