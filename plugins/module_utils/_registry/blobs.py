@@ -94,7 +94,7 @@ def _write(out, chunk: bytes, digest: str) -> None:
 
 
 def _stream_into(response, out, hasher, written: int, limit: int, digest: str,
-                 limit_given: bool) -> tuple:
+                 limit_given: bool) -> int:
     """Copy one response body to ``out``; read errors propagate, bytes past ``limit`` are refused."""
     for chunk in response.raw.stream(BLOB_CHUNK, decode_content=False):
         if written + len(chunk) > limit:
@@ -104,7 +104,7 @@ def _stream_into(response, out, hasher, written: int, limit: int, digest: str,
         hasher.update(chunk)
         _write(out, chunk, digest)
         written += len(chunk)
-    return True, written
+    return written
 
 
 def fetch_blob(connection, repository: str, digest: str, out, expected_size: int | None = None) -> int:
@@ -149,8 +149,8 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
                                     "expected size (a descriptor's size)" % (digest, repository))
             continue
         try:
-            finished, written = _stream_into(response, out, hasher, written, limit, digest,
-                                             expected_size is not None)
+            written = _stream_into(response, out, hasher, written, limit, digest,
+                                   expected_size is not None)
         except READ_ERRORS as exc:
             response.close()
             written = out.tell()  # what reached the file (and the hasher) before the break
@@ -166,8 +166,7 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
             continue
         finally:
             release(response)
-        if finished:
-            break
+        break
     if written != limit:
         raise DigestMismatch("blob %s is %d bytes, not the %d bytes %s" % (
             digest, written, limit, "expected" if expected_size is not None else "declared"))

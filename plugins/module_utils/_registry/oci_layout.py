@@ -188,10 +188,10 @@ class OciLayout:
     def write_blob_stream(self, digest: str, size: int, source) -> int:
         """Stream a blob from a source into place, hashed as it is written; returns its size."""
         final = self.blob_file(digest)
-        fd, temp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self._blob_dir(digest))
         hasher = StreamHasher(digest.split(":", 1)[0])
         written = 0
-        reader = source.open(0)
+        reader = source.open(0)  # before the temp file: a source that cannot open leaves nothing
+        fd, temp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self._blob_dir(digest))
         try:
             with os.fdopen(fd, "wb") as handle:
                 while True:
