@@ -62,12 +62,20 @@ deps: debian-deps venv link
 demo: deps
 	$(BIN)/python -m tests.testbed.demo
 
-# pytest last, so that its summary is the closing line of the run.
-test: deps sanity lint changelog-lint docs-lint build galaxy-import ee-context docs docs-browser \
-      oldest-ansible unit-and-integration
+# The checks run two at a time (each one's output printed whole when it ends), then pytest, last,
+# so that its summary is the closing line of the run.
+CHECKS := sanity lint changelog-lint docs-lint build galaxy-import ee-context docs docs-browser oldest-ansible
+# pytest workers: most integration tests wait on a registry or an Ansible process, so one more
+# worker than cores keeps both cores busy. Each worker starts its own test bed.
+TEST_WORKERS ?= 3
+
+test: deps
+	$(MAKE) --no-print-directory --output-sync=target -j2 $(CHECKS)
+	$(MAKE) --no-print-directory unit-and-integration
 
 unit-and-integration:
 	cd $(CURDIR) && $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
+	  -n $(TEST_WORKERS) --dist worksteal --durations=15 \
 	  --cov=plugins --cov-report=term:skip-covered tests/unit tests/integration
 
 # ansible-test wants a real copy under ansible_collections/drc/registry, and bootstraps pip in

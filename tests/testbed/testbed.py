@@ -11,6 +11,7 @@ import tempfile
 import urllib.request
 import ssl
 import base64
+import concurrent.futures
 
 from tests.testbed.images import build_layouts, Seeder
 from tests.testbed.pki import Pki
@@ -70,8 +71,10 @@ class Testbed:
                 token_server=self.token_server).start()
         self.layout = os.path.join(self.workdir, "layout")
         build_layouts(self.layout, self.big_size)
-        for mode, registry in self.registries.items():
-            self.seed(registry)
+        # The registries are seeded side by side: each seeding mostly waits on skopeo and the registry.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.registries)) as pool:
+            for seeded in [pool.submit(self.seed, registry) for registry in self.registries.values()]:
+                seeded.result()
         return self
 
     def stop(self) -> None:
