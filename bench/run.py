@@ -214,6 +214,157 @@ def startup_scenario(bed: BenchBed, reps: int) -> dict:
             "import_client_seconds": medians["python: import our client"] - medians["python: pass"]}
 
 
+# -- scenario 4: copying images (registry_copy against skopeo copy --all) ------------------------------
+COPY_KINDS = {  # name -> (source end, destination end)
+    "registry to registry": ("registry", "registry"),
+    "registry to oci:": ("registry", "oci"),
+    "oci: to registry": ("oci", "registry"),
+}
+COPY_TOOLS = ("our module (ansible)", "our client (python process)", "skopeo copy --all")
+
+
+def skopeo_isolation() -> tuple:
+    """A command prefix and environment that give each skopeo run an empty blob-info cache.
+
+    skopeo remembers where it saw each blob and mounts it from there the next time it pushes to
+    the same registry: the second repetition would then copy nothing. Its cache is in
+    /var/lib/containers/cache for root (hidden here behind a private tmpfs) and under $HOME else.
+    """
+    if os.geteuid() != 0:
+        return [], True
+    cache = "/var/lib/containers/cache"
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            "mkdir -p %s && mount -t tmpfs tmpfs %s" % (cache, cache)],
+                           capture_output=True, check=False)
+    if probe.returncode != 0:
+        return [], False
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mkdir -p %s && mount -t tmpfs tmpfs %s && exec "$@"' % (cache, cache), "sh", "skopeo"], True
+
+
+def copy_scenario(bed: BenchBed, labels: list, reps: int, workdir: str) -> dict:
+    """Each copy kind for each image, by each tool, into a destination that holds nothing of it."""
+    creds = "%s:%s" % (USERNAME, bed.password)
+    auth = {"username": USERNAME, "password": bed.password, "ca_path": bed.pki.ca_cert}
+    prefix, isolated = skopeo_isolation()
+    images = {label: ("bench/multi", "latest") if label == "multi" else ("bench/big", label) for label in labels}
+    # The layout the oci: sources read: the source registry's images, as skopeo writes them.
+    source_layout = os.path.join(workdir, "source-layout")
+    for label, (repository, tag) in images.items():
+        run(["skopeo", "copy", "--all", "--quiet", "--src-cert-dir", bed.pki.ca_dir, "--src-creds", creds,
+             "docker://%s/%s:%s" % (bed.local_host, repository, tag), "oci:%s:%s" % (source_layout, label)])
+    serial = [0]
+
+    def ends(kind: str, label: str, tool: str, rep: int) -> tuple:
+        """(src, dest, how to read the destination's digest, clean-up) as plain locations."""
+        src_kind, dest_kind = COPY_KINDS[kind]
+        repository, tag = images[label]
+        src = ("%s/%s:%s" % (bed.local_host, repository, tag) if src_kind == "registry"
+               else "%s:%s" % (source_layout, label))
+        serial[0] += 1
+        if dest_kind == "registry":
+            dest_repository = "copy/run%d" % serial[0]  # fresh: nothing of the image is there
+            dest = "%s/%s:%s" % (bed.target.host, dest_repository, label)
+            return src, dest, lambda: bed.manifest_digest(bed.target, dest_repository, label), lambda: None
+        dest_path = os.path.join(workdir, "dest-layout-%d" % serial[0])
+        return (src, "%s:%s" % (dest_path, label), lambda: layout_digest(dest_path, label),
+                lambda: shutil.rmtree(dest_path, ignore_errors=True))
+
+    def command(tool: str, kind: str, src: str, dest: str) -> list:
+        src_kind, dest_kind = COPY_KINDS[kind]
+        if tool == "skopeo copy --all":
+            args = ["copy", "--all", "--quiet"]
+            if src_kind == "registry":
+                args += ["--src-cert-dir", bed.pki.ca_dir, "--src-creds", creds]
+            if dest_kind == "registry":
+                args += ["--dest-cert-dir", bed.pki.ca_dir, "--dest-creds", creds]
+            return (prefix or ["skopeo"]) + args + [
+                ("docker://" if src_kind == "registry" else "oci:") + src,
+                ("docker://" if dest_kind == "registry" else "oci:") + dest]
+        ours = {"src": src if src_kind == "registry" else "oci:" + src,
+                "dest": dest if dest_kind == "registry" else "oci:" + dest}
+        if tool == "our module (ansible)":
+            for side, end_kind in (("src", src_kind), ("dest", dest_kind)):
+                if end_kind == "registry":
+                    ours[side + "_auth"] = auth
+            return [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_copy",
+                    "-a", json.dumps(ours)]
+        return [sys.executable, "-m", "bench.inprocess", "copy", json.dumps(
+            dict(ours, src_options=auth, dest_options=auth))]
+
+    rows = []
+    for kind in COPY_KINDS:
+        for label, (repository, tag) in images.items():
+            expected = bed.manifest_digest(bed.registry, repository, tag)
+            if layout_digest(source_layout, label) != expected:
+                raise RuntimeError("the source layout's %s is not the registry's %s" % (label, expected))
+            seconds = {tool: [] for tool in COPY_TOOLS}
+            requests = {}
+            for rep in range(reps):
+                for tool in COPY_TOOLS:
+                    src, dest, digest_of_dest, clean = ends(kind, label, tool, rep)
+                    mark = bed.copy_counters()
+                    seconds[tool].append(run(command(tool, kind, src, dest))["seconds"])
+                    requests.setdefault(tool, []).append(bed.copy_requests_since(mark))
+                    got = digest_of_dest()
+                    clean()
+                    if got != expected:
+                        raise RuntimeError("%s, %s of %s: the destination holds %s, not %s"
+                                           % (tool, kind, label, got, expected))
+            rows.append({"kind": kind, "image": label, "digest": expected,
+                         "bytes": image_bytes(source_layout, label),
+                         "median_seconds": {tool: median(s) for tool, s in seconds.items()},
+                         # The first repetition's; every repetition's when they differ (a retry, a reuse).
+                         "requests": {tool: counts[0] for tool, counts in requests.items()},
+                         "requests_varied": {tool: counts for tool, counts in requests.items()
+                                             if any(c != counts[0] for c in counts)}})
+    return {"skopeo_cache_isolated": isolated, "rows": rows}
+
+
+def layout_digest(path: str, tag: str) -> str | None:
+    """The digest an OCI layout's index.json gives a tag."""
+    try:
+        with open(os.path.join(path, "index.json")) as handle:
+            index = json.load(handle)
+    except FileNotFoundError:
+        return None
+    for entry in index.get("manifests", []):
+        if (entry.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag:
+            return entry["digest"]
+    return None
+
+
+def image_bytes(layout: str, tag: str) -> int:
+    """Every blob of an image (manifests, configs, layers), as the copy moves them."""
+    def read(digest):
+        with open(os.path.join(layout, "blobs", *digest.split(":", 1)), "rb") as handle:
+            return handle.read()
+    total, pending, seen = 0, [layout_digest(layout, tag)], set()
+    while pending:  # manifests and indexes
+        digest = pending.pop()
+        raw = read(digest)
+        total += len(raw)
+        body = json.loads(raw)
+        pending += [d["digest"] for d in body.get("manifests", [])]
+        for blob in ([body["config"]] if "config" in body else []) + body.get("layers", []):
+            if blob["digest"] not in seen:
+                seen.add(blob["digest"])
+                total += blob["size"]
+    return total
+
+
+def copy_summary(copies: dict, ping_seconds: float) -> None:
+    """Ratios ours/skopeo, with the module's start-up (ansible.builtin.ping's time) in and out."""
+    copies["module_startup_seconds"] = ping_seconds
+    for row in copies["rows"]:
+        s = row["median_seconds"]
+        skopeo = s["skopeo copy --all"]
+        row["module_less_startup_seconds"] = s["our module (ansible)"] - ping_seconds
+        row["ratio_module_to_skopeo"] = s["our module (ansible)"] / skopeo
+        row["ratio_module_less_startup_to_skopeo"] = row["module_less_startup_seconds"] / skopeo
+        row["ratio_client_to_skopeo"] = s["our client (python process)"] / skopeo
+
+
 # -- report -------------------------------------------------------------------------------------------
 def markdown(report: dict) -> str:
     lines = ["Benchmarks of %s on %s (%s, %d cores), delay %.0f ms each way, %d repetitions, medians."
