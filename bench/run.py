@@ -4,7 +4,9 @@
 
 Each scenario runs ours and the peers alternately, ``--reps`` times, and reports medians, the ratio
 ours/peer from the same run, and the HTTP requests each made (registry access log and token server
-counter). ``--quick`` uses small sizes: a smoke test of the harness, asserting nothing about speed.
+counter), in OUT/latest.md, .json and .svg (the chart, bench/chart.py), copied to docs/benchmarks/
+under the run's date. ``--quick`` uses small sizes (OUT/quick.*, nothing copied): a smoke test of
+the harness, asserting nothing about speed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 
+from bench import chart
 from bench.bed import MIB, USERNAME, BenchBed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -397,7 +400,51 @@ def markdown(report: dict) -> str:
         lines.append("| %s | %.3f s |" % (name, secs))
     lines += ["", "Module overhead over ping: %.3f s; importing requests: %.3f s; importing our client: %.3f s."
               % (start["module_overhead_seconds"], start["import_requests_seconds"], start["import_client_seconds"])]
+    if "copy" in report:
+        lines += copy_markdown(report["copy"])
     return "\n".join(lines) + "\n"
+
+
+def copy_markdown(copies: dict) -> list:
+    def requests(counts: dict) -> str:
+        return "%d+%d+%d" % (counts["source"], counts["dest"], counts["token"])
+
+    lines = ["", "### Copying images: registry_copy against `skopeo copy --all`", "",
+             "Two token-auth TLS registries on loopback, reached directly; every run copies into a repository "
+             "or layout directory that holds nothing of the image, %s. Our module's time includes Ansible's "
+             "start-up (`ansible localhost -m ansible.builtin.ping`, %.2f s in this run), shown subtracted too; "
+             "our client is a Python process calling `copy_image` (interpreter start and imports included). "
+             "Requests: source registry + destination registry + token server."
+             % ("skopeo with an empty blob-info cache each time" if copies["skopeo_cache_isolated"] else
+                "skopeo's blob-info cache NOT isolated (it may mount blobs it saw before)",
+                copies["module_startup_seconds"]), "",
+             "| copy | image | MiB | our module | module less start-up | our client | skopeo "
+             "| module less start-up / skopeo | module / skopeo | client / skopeo | requests: ours | skopeo |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in copies["rows"]:
+        s, r = row["median_seconds"], row["requests"]
+        lines.append("| %s | %s | %.0f | %.2f s | %.2f s | %.2f s | %.2f s | %.2f | %.2f | %.2f | %s | %s |" % (
+            row["kind"], row["image"], row["bytes"] / MIB, s["our module (ansible)"], row["module_less_startup_seconds"],
+            s["our client (python process)"], s["skopeo copy --all"], row["ratio_module_less_startup_to_skopeo"],
+            row["ratio_module_to_skopeo"], row["ratio_client_to_skopeo"], requests(r["our module (ansible)"]),
+            requests(r["skopeo copy --all"])))
+    varied = ["%s, %s, %s: %s" % (row["kind"], row["image"], tool, " / ".join(requests(c) for c in counts))
+              for row in copies["rows"] for tool, counts in row["requests_varied"].items()]
+    if varied:
+        lines += ["", "Requests that varied between repetitions: " + "; ".join(varied) + "."]
+    return lines
+
+
+def publish(out: str, name: str, date: str) -> list:
+    """Copy a full run's report (markdown, json, chart) to docs/benchmarks/ under its date."""
+    docs = os.path.join(ROOT, "docs", "benchmarks")
+    os.makedirs(docs, exist_ok=True)
+    written = []
+    for extension in ("md", "json", "svg"):
+        target = os.path.join(docs, "%s.%s" % (date, extension))
+        shutil.copyfile(os.path.join(out, "%s.%s" % (name, extension)), target)
+        written.append(target)
+    return written
 
 
 def main(argv=None) -> int:
@@ -411,7 +458,7 @@ def main(argv=None) -> int:
     sizes = {"8m": 8 * MIB} if args.quick else {"64m": 64 * MIB, "1g": 1024 * MIB}
     counts = [1, 5] if args.quick else [1, 10, 100]
     os.makedirs(args.out, exist_ok=True)
-    bed = BenchBed(args.delay, sizes).start()
+    bed = BenchBed(args.delay, sizes, multi_layer_size=(1 if args.quick else 8) * MIB).start()
     workdir = tempfile.mkdtemp(prefix="drc-bench-work-")
     try:
         report = {
@@ -422,6 +469,8 @@ def main(argv=None) -> int:
             "fetch": {label: fetch_scenario(bed, label, reps, workdir) for label in sizes},
             "startup": startup_scenario(bed, max(reps, 3) if not args.quick else 1),
         }
+        report["copy"] = copy_scenario(bed, ["multi"] + list(sizes), reps, workdir)
+        copy_summary(report["copy"], report["startup"]["median_seconds"]["ansible.builtin.ping"])
     finally:
         bed.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -431,7 +480,11 @@ def main(argv=None) -> int:
     text = markdown(report)
     with open(os.path.join(args.out, name + ".md"), "w") as handle:
         handle.write(text)
+    with open(os.path.join(args.out, name + ".svg"), "w") as handle:
+        handle.write(chart.svg(report))
     print(text)
+    if not args.quick:
+        print("published: " + ", ".join(publish(args.out, name, report["date"])))
     return 0
 
 
