@@ -104,9 +104,12 @@ class RangeStream:
                 continue
 
     def __iter__(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._read_all, name="drc-blob-reader", daemon=True)
-            self._thread.start()
+        if self._thread is not None:
+            # Its bytes are gone (a redirected request would send it again): never wait for them.
+            raise RegistryError("%s: a streamed body can be sent once only (was the upload redirected?)"
+                                % self.what)
+        self._thread = threading.Thread(target=self._read_all, name="drc-blob-reader", daemon=True)
+        self._thread.start()
         try:
             while True:
                 item = self._queue.get()
