@@ -13,9 +13,10 @@ import tempfile
 import shutil
 import ssl
 import types
+import urllib.error
 import urllib.request
 
-from tests.testbed.images import Layout, Seeder, OCI_CONFIG, OCI_MANIFEST, LAYER_TAR
+from tests.testbed.images import Layout, Seeder, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, LAYER_TAR, PLATFORMS
 from tests.testbed.pki import Pki
 from tests.testbed.proxy import LatencyProxy
 from tests.testbed.registry import RegistryProcess
@@ -24,6 +25,8 @@ from tests.testbed.token_server import TokenServer
 REPOSITORIES = 10
 TAGS_PER_REPOSITORY = 10
 MIB = 1024 * 1024
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 USERNAME = "bench"
 
 
@@ -68,9 +71,14 @@ def _big_layer_image(layout: Layout, size: int, label: str) -> dict:
 
 
 class BenchBed:
-    def __init__(self, delay: float, blob_sizes: dict, workdir: str | None = None) -> None:
+    def __init__(self, delay: float, blob_sizes: dict, workdir: str | None = None,
+                 multi_layer_size: int | None = None) -> None:
         self.delay = delay
         self.blob_sizes = blob_sizes  # label -> bytes
+        # For the copy benchmark: a multi-platform index (one layer of this size per platform)
+        # and a second registry to copy to. None: neither.
+        self.multi_layer_size = multi_layer_size
+        self.target = None
         self.workdir = workdir or tempfile.mkdtemp(prefix="drc-bench-")
         self.password = "bench-" + os.urandom(8).hex()
         self.blobs: dict = {}
@@ -89,10 +97,16 @@ class BenchBed:
                                   tls_pki=self.pki).start()
         # An open registry on loopback, for module start-up costs without any network or auth.
         self.open_registry = RegistryProcess("open", os.path.join(self.workdir, "open")).start()
+        if self.multi_layer_size is not None:
+            # The copy benchmark's destination: another token-auth registry (TLS, same token server).
+            self.target = RegistryProcess("token", os.path.join(self.workdir, "target"), pki=self.pki,
+                                          token_server=realm, tls=True).start()
         self._seed()
         return self
 
     def stop(self) -> None:
+        if self.target is not None:
+            self.target.stop()
         self.open_registry.stop()
         self.proxy.stop()
         self.registry.stop()
@@ -126,18 +140,48 @@ class BenchBed:
         log_mark, tokens = mark
         return {"registry": len(self.registry.requests_since(log_mark)), "token": self.tokens.requests - tokens}
 
+    # -- the copy benchmark: the source registry, the target registry, the token server -------------
+    def copy_counters(self) -> tuple:
+        return self.registry.access_log_mark(), self.target.access_log_mark(), self.tokens.requests
+
+    def copy_requests_since(self, mark: tuple) -> dict:
+        source, target, tokens = mark
+        return {"source": len(self.registry.requests_since(source)),
+                "dest": len(self.target.requests_since(target)), "token": self.tokens.requests - tokens}
+
+    def manifest_digest(self, registry, repository: str, reference: str) -> str | None:
+        """The digest a registry gives for a manifest (HEAD, every manifest type accepted)."""
+        accept = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
+        context = ssl.create_default_context(cafile=self.pki.ca_cert)
+        request = urllib.request.Request("%s/v2/%s/manifests/%s" % (registry.url, repository, reference),
+                                         method="HEAD", headers={
+                                             "Accept": accept, "Authorization": "Bearer " + self.token(repository)})
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=context) as answer:
+                return answer.headers.get("Docker-Content-Digest")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
     # -- seeding ---------------------------------------------------------------------------------------
     def _seed(self) -> None:
         layout = Layout(os.path.join(self.workdir, "layout"))
         layout.tag("small", layout.image(("linux", "amd64", None), {"hello": b"bench\n"}, "small"))
         for label, size in self.blob_sizes.items():
             layout.tag(label, _big_layer_image(layout, size, label)["descriptor"])
+        if self.multi_layer_size is not None:
+            layout.tag("multi", layout.index([
+                layout.image(platform, {"data.bin": random.Random(i).randbytes(self.multi_layer_size)},
+                             "multi-" + platform[1]) for i, platform in enumerate(PLATFORMS)]))
         layout.save()
         seeder = Seeder(layout.path, self.registry, "%s:%s" % (USERNAME, self.password))
         Seeder(layout.path, self.open_registry).copy("small", "bench/r0:t0")
         for r in range(REPOSITORIES):
             seeder.copy("small", "bench/r%d:t0" % r)
             self._put_tags("bench/r%d" % r, "t0", ["t%d" % t for t in range(1, TAGS_PER_REPOSITORY)])
+        if self.multi_layer_size is not None:
+            seeder.copy("multi", "bench/multi:latest")
         for label in self.blob_sizes:
             seeder.copy(label, "bench/big:%s" % label)
             # skopeo may recompress a layer on the way in: learn what the registry holds.

@@ -1,4 +1,4 @@
-"""Our client called in-process, for the benchmarks: ``resolve`` and ``fetch`` sub-commands.
+"""Our client called in-process, for the benchmarks: ``resolve``, ``fetch`` and ``copy`` sub-commands.
 
 Run as a separate process so that /usr/bin/time sees its peak memory alone.
 """
@@ -33,11 +33,30 @@ def fetch(repository: str, digest: str, dest: str, options: dict) -> int:
             return fetch_blob(connection, reference.repository, digest, out)
 
 
+def copy(src: str, dest: str, src_options: dict, dest_options: dict) -> str:
+    """The module's path without Ansible: both ends opened as registry_copy opens them."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
+        copy_image, open_end, parse_location)
+    ends = []
+    try:
+        for value, options, writing in ((src, src_options, False), (dest, dest_options, True)):
+            ends.append(open_end(parse_location(value), lambda ref, o=options: RegistryConnection(
+                connection_options(ref, o)), writing))
+        return copy_image(ends[0], ends[1])["digest"]
+    finally:
+        for end in ends:
+            end.close()
+            if getattr(end, "connection", None) is not None:
+                end.connection.close()
+
+
 def main() -> int:
     command, payload = sys.argv[1], json.loads(sys.argv[2])
     started = time.perf_counter()
     if command == "resolve":
         result = resolve_all(payload["references"], payload["options"])
+    elif command == "copy":
+        result = copy(payload["src"], payload["dest"], payload["src_options"], payload["dest_options"])
     else:
         result = fetch(payload["repository"], payload["digest"], payload["dest"], payload["options"])
     print(json.dumps({"seconds": time.perf_counter() - started, "result": result}))

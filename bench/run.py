@@ -4,7 +4,9 @@
 
 Each scenario runs ours and the peers alternately, ``--reps`` times, and reports medians, the ratio
 ours/peer from the same run, and the HTTP requests each made (registry access log and token server
-counter). ``--quick`` uses small sizes: a smoke test of the harness, asserting nothing about speed.
+counter), in OUT/latest.md, .json and .svg (the chart, bench/chart.py), copied to docs/benchmarks/
+under the run's date. ``--quick`` uses small sizes (OUT/quick.*, nothing copied): a smoke test of
+the harness, asserting nothing about speed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 
+from bench import chart
 from bench.bed import MIB, USERNAME, BenchBed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -214,6 +217,162 @@ def startup_scenario(bed: BenchBed, reps: int) -> dict:
             "import_client_seconds": medians["python: import our client"] - medians["python: pass"]}
 
 
+# -- scenario 4: copying images (registry_copy against skopeo copy --all) ------------------------------
+COPY_KINDS = {  # name -> (source end, destination end)
+    "registry to registry": ("registry", "registry"),
+    "registry to oci:": ("registry", "oci"),
+    "oci: to registry": ("oci", "registry"),
+}
+COPY_TOOLS = ("our module (ansible)", "our client (python process)", "skopeo copy --all")
+
+
+def skopeo_isolation() -> tuple:
+    """A command prefix and environment that give each skopeo run an empty blob-info cache.
+
+    skopeo remembers where it saw each blob and mounts it from there the next time it pushes to
+    the same registry: the second repetition would then copy nothing. Its cache is in
+    /var/lib/containers/cache for root (hidden here behind a private tmpfs) and under $HOME else.
+    """
+    if os.geteuid() != 0:
+        return [], True
+    cache = "/var/lib/containers/cache"
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            "mkdir -p %s && mount -t tmpfs tmpfs %s" % (cache, cache)],
+                           capture_output=True, check=False)
+    if probe.returncode != 0:
+        return [], False
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mkdir -p %s && mount -t tmpfs tmpfs %s && exec "$@"' % (cache, cache), "sh", "skopeo"], True
+
+
+def copy_scenario(bed: BenchBed, labels: list, reps: int, workdir: str) -> dict:
+    """Each copy kind for each image, by each tool, into a destination that holds nothing of it."""
+    creds = "%s:%s" % (USERNAME, bed.password)
+    auth = {"username": USERNAME, "password": bed.password, "ca_path": bed.pki.ca_cert}
+    prefix, isolated = skopeo_isolation()
+    images = {label: ("bench/multi", "latest") if label == "multi" else ("bench/big", label) for label in labels}
+    # The layout the oci: sources read: the source registry's images, as skopeo writes them.
+    source_layout = os.path.join(workdir, "source-layout")
+    for label, (repository, tag) in images.items():
+        run(["skopeo", "copy", "--all", "--quiet", "--src-cert-dir", bed.pki.ca_dir, "--src-creds", creds,
+             "docker://%s/%s:%s" % (bed.local_host, repository, tag), "oci:%s:%s" % (source_layout, label)])
+    serial = [0]
+
+    def ends(kind: str, label: str, tool: str, rep: int) -> tuple:
+        """(src, dest, how to read the destination's digest, clean-up) as plain locations."""
+        src_kind, dest_kind = COPY_KINDS[kind]
+        repository, tag = images[label]
+        src = ("%s/%s:%s" % (bed.local_host, repository, tag) if src_kind == "registry"
+               else "%s:%s" % (source_layout, label))
+        serial[0] += 1
+        if dest_kind == "registry":
+            dest_repository = "copy/run%d" % serial[0]  # fresh: nothing of the image is there
+            dest = "%s/%s:%s" % (bed.target.host, dest_repository, label)
+            return src, dest, lambda: bed.manifest_digest(bed.target, dest_repository, label), lambda: None
+        dest_path = os.path.join(workdir, "dest-layout-%d" % serial[0])
+        return (src, "%s:%s" % (dest_path, label), lambda: layout_digest(dest_path, label),
+                lambda: shutil.rmtree(dest_path, ignore_errors=True))
+
+    def command(tool: str, kind: str, src: str, dest: str) -> list:
+        src_kind, dest_kind = COPY_KINDS[kind]
+        if tool == "skopeo copy --all":
+            args = ["copy", "--all", "--quiet"]
+            if src_kind == "registry":
+                args += ["--src-cert-dir", bed.pki.ca_dir, "--src-creds", creds]
+            if dest_kind == "registry":
+                args += ["--dest-cert-dir", bed.pki.ca_dir, "--dest-creds", creds]
+            return (prefix or ["skopeo"]) + args + [
+                ("docker://" if src_kind == "registry" else "oci:") + src,
+                ("docker://" if dest_kind == "registry" else "oci:") + dest]
+        ours = {"src": src if src_kind == "registry" else "oci:" + src,
+                "dest": dest if dest_kind == "registry" else "oci:" + dest}
+        if tool == "our module (ansible)":
+            for side, end_kind in (("src", src_kind), ("dest", dest_kind)):
+                if end_kind == "registry":
+                    ours[side + "_auth"] = auth
+            return [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_copy",
+                    "-a", json.dumps(ours)]
+        return [sys.executable, "-m", "bench.inprocess", "copy", json.dumps(
+            dict(ours, src_options=auth, dest_options=auth))]
+
+    rows = []
+    for kind in COPY_KINDS:
+        for label, (repository, tag) in images.items():
+            expected = bed.manifest_digest(bed.registry, repository, tag)
+            if layout_digest(source_layout, label) != expected:
+                raise RuntimeError("the source layout's %s is not the registry's %s" % (label, expected))
+            seconds = {tool: [] for tool in COPY_TOOLS}
+            inside = []  # our client's copy_image alone (its own timer: no interpreter start, no imports)
+            requests = {}
+            for rep in range(reps):
+                for tool in COPY_TOOLS:
+                    src, dest, digest_of_dest, clean = ends(kind, label, tool, rep)
+                    mark = bed.copy_counters()
+                    done = run(command(tool, kind, src, dest))
+                    seconds[tool].append(done["seconds"])
+                    if tool == "our client (python process)":
+                        inside.append(json.loads(done["stdout"])["seconds"])
+                    requests.setdefault(tool, []).append(bed.copy_requests_since(mark))
+                    got = digest_of_dest()
+                    clean()
+                    if got != expected:
+                        raise RuntimeError("%s, %s of %s: the destination holds %s, not %s"
+                                           % (tool, kind, label, got, expected))
+            rows.append({"kind": kind, "image": label, "digest": expected,
+                         "bytes": image_bytes(source_layout, label),
+                         "median_seconds": {tool: median(s) for tool, s in seconds.items()},
+                         "client_copy_only_seconds": median(inside),
+                         # The first repetition's; every repetition's when they differ (a retry, a reuse).
+                         "requests": {tool: counts[0] for tool, counts in requests.items()},
+                         "requests_varied": {tool: counts for tool, counts in requests.items()
+                                             if any(c != counts[0] for c in counts)}})
+    return {"skopeo_cache_isolated": isolated, "rows": rows}
+
+
+def layout_digest(path: str, tag: str) -> str | None:
+    """The digest an OCI layout's index.json gives a tag."""
+    try:
+        with open(os.path.join(path, "index.json")) as handle:
+            index = json.load(handle)
+    except FileNotFoundError:
+        return None
+    for entry in index.get("manifests", []):
+        if (entry.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag:
+            return entry["digest"]
+    return None
+
+
+def image_bytes(layout: str, tag: str) -> int:
+    """Every blob of an image (manifests, configs, layers), as the copy moves them."""
+    def read(digest):
+        with open(os.path.join(layout, "blobs", *digest.split(":", 1)), "rb") as handle:
+            return handle.read()
+    total, pending, seen = 0, [layout_digest(layout, tag)], set()
+    while pending:  # manifests and indexes
+        digest = pending.pop()
+        raw = read(digest)
+        total += len(raw)
+        body = json.loads(raw)
+        pending += [d["digest"] for d in body.get("manifests", [])]
+        for blob in ([body["config"]] if "config" in body else []) + body.get("layers", []):
+            if blob["digest"] not in seen:
+                seen.add(blob["digest"])
+                total += blob["size"]
+    return total
+
+
+def copy_summary(copies: dict, ping_seconds: float) -> None:
+    """Ratios ours/skopeo, with the module's start-up (ansible.builtin.ping's time) in and out."""
+    copies["module_startup_seconds"] = ping_seconds
+    for row in copies["rows"]:
+        s = row["median_seconds"]
+        skopeo = s["skopeo copy --all"]
+        row["module_less_startup_seconds"] = s["our module (ansible)"] - ping_seconds
+        row["ratio_module_to_skopeo"] = s["our module (ansible)"] / skopeo
+        row["ratio_module_less_startup_to_skopeo"] = row["module_less_startup_seconds"] / skopeo
+        row["ratio_client_to_skopeo"] = s["our client (python process)"] / skopeo
+
+
 # -- report -------------------------------------------------------------------------------------------
 def markdown(report: dict) -> str:
     lines = ["Benchmarks of %s on %s (%s, %d cores), delay %.0f ms each way, %d repetitions, medians."
@@ -246,7 +405,54 @@ def markdown(report: dict) -> str:
         lines.append("| %s | %.3f s |" % (name, secs))
     lines += ["", "Module overhead over ping: %.3f s; importing requests: %.3f s; importing our client: %.3f s."
               % (start["module_overhead_seconds"], start["import_requests_seconds"], start["import_client_seconds"])]
+    if "copy" in report:
+        lines += copy_markdown(report["copy"])
     return "\n".join(lines) + "\n"
+
+
+def copy_markdown(copies: dict) -> list:
+    def requests(counts: dict) -> str:
+        return "%d+%d+%d" % (counts["source"], counts["dest"], counts["token"])
+
+    lines = ["", "### Copying images: registry_copy against `skopeo copy --all`", "",
+             "Two token-auth TLS registries on loopback, reached directly; every run copies into a repository "
+             "or layout directory that holds nothing of the image, %s. Our module's time includes Ansible's "
+             "start-up (`ansible localhost -m ansible.builtin.ping`, %.2f s in this run), shown subtracted too; "
+             "our client is a Python process calling `copy_image` (interpreter start and imports included; "
+             "its copy alone is `copy_image`'s own time inside it). "
+             "Requests: source registry + destination registry + token server."
+             % ("skopeo with an empty blob-info cache each time" if copies["skopeo_cache_isolated"] else
+                "skopeo's blob-info cache NOT isolated (it may mount blobs it saw before)",
+                copies["module_startup_seconds"]), "",
+             "| copy | image | MiB | our module | module less start-up | our client | its copy alone | skopeo "
+             "| module less start-up / skopeo | module / skopeo | client / skopeo | requests: ours | skopeo |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in copies["rows"]:
+        s, r = row["median_seconds"], row["requests"]
+        alone = row.get("client_copy_only_seconds")
+        lines.append("| %s | %s | %.0f | %.2f s | %.2f s | %.2f s | %s | %.2f s | %.2f | %.2f | %.2f | %s | %s |" % (
+            row["kind"], row["image"], row["bytes"] / MIB, s["our module (ansible)"], row["module_less_startup_seconds"],
+            s["our client (python process)"], "%.2f s" % alone if alone is not None else "-",
+            s["skopeo copy --all"], row["ratio_module_less_startup_to_skopeo"],
+            row["ratio_module_to_skopeo"], row["ratio_client_to_skopeo"], requests(r["our module (ansible)"]),
+            requests(r["skopeo copy --all"])))
+    varied = ["%s, %s, %s: %s" % (row["kind"], row["image"], tool, " / ".join(requests(c) for c in counts))
+              for row in copies["rows"] for tool, counts in row["requests_varied"].items()]
+    if varied:
+        lines += ["", "Requests that varied between repetitions: " + "; ".join(varied) + "."]
+    return lines
+
+
+def publish(out: str, name: str, date: str) -> list:
+    """Copy a full run's report (markdown, json, chart) to docs/benchmarks/ under its date."""
+    docs = os.path.join(ROOT, "docs", "benchmarks")
+    os.makedirs(docs, exist_ok=True)
+    written = []
+    for extension in ("md", "json", "svg"):
+        target = os.path.join(docs, "%s.%s" % (date, extension))
+        shutil.copyfile(os.path.join(out, "%s.%s" % (name, extension)), target)
+        written.append(target)
+    return written
 
 
 def main(argv=None) -> int:
@@ -260,7 +466,7 @@ def main(argv=None) -> int:
     sizes = {"8m": 8 * MIB} if args.quick else {"64m": 64 * MIB, "1g": 1024 * MIB}
     counts = [1, 5] if args.quick else [1, 10, 100]
     os.makedirs(args.out, exist_ok=True)
-    bed = BenchBed(args.delay, sizes).start()
+    bed = BenchBed(args.delay, sizes, multi_layer_size=(1 if args.quick else 8) * MIB).start()
     workdir = tempfile.mkdtemp(prefix="drc-bench-work-")
     try:
         report = {
@@ -271,6 +477,8 @@ def main(argv=None) -> int:
             "fetch": {label: fetch_scenario(bed, label, reps, workdir) for label in sizes},
             "startup": startup_scenario(bed, max(reps, 3) if not args.quick else 1),
         }
+        report["copy"] = copy_scenario(bed, ["multi"] + list(sizes), reps, workdir)
+        copy_summary(report["copy"], report["startup"]["median_seconds"]["ansible.builtin.ping"])
     finally:
         bed.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -280,7 +488,11 @@ def main(argv=None) -> int:
     text = markdown(report)
     with open(os.path.join(args.out, name + ".md"), "w") as handle:
         handle.write(text)
+    with open(os.path.join(args.out, name + ".svg"), "w") as handle:
+        handle.write(chart.svg(report))
     print(text)
+    if not args.quick:
+        print("published: " + ", ".join(publish(args.out, name, report["date"])))
     return 0
 
 

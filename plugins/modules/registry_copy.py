@@ -15,9 +15,11 @@ description:
     the same digest.
   - Blobs the destination already has are skipped (C(HEAD) first). Within one registry they are
     mounted from the source repository; a registry that declines the mount gets an upload.
-  - Blobs are streamed from the source to the destination, several at once, hashed on the way; a
-    blob larger than O(chunk_size) is sent in chunks, and a chunk that fails is resumed from the
-    byte range the registry reports. Memory use is about O(chunk_size) per blob in flight,
+  - Blobs are streamed from the source to the destination, several at once, hashed on the way
+    (the source is read and hashed on a second thread while the upload sends), and the upload is
+    completed only once the bytes hash to the blob's digest. A blob goes in one C(PATCH) request
+    (or one C(PUT) up to 4 MiB), or in O(chunk_size) pieces; an upload that fails is resumed
+    from the byte range the registry reports. Memory use is a few MiB per blob in flight,
     whatever the blob's size.
   - Either side may be an OCI image layout as C(skopeo) writes it, C(oci:PATH[:TAG]) (a directory)
     or C(oci-archive:PATH[:TAG]) (the same as a tar file). Files are written under temporary
@@ -117,9 +119,11 @@ options:
     elements: str
   chunk_size:
     description:
-      - Blobs up to this size (bytes) go in one C(PUT); larger ones in C(PATCH) chunks of this size.
+      - Send blobs larger than this (bytes) in C(PATCH) requests of at most this size each, for
+        registries or proxies that limit the size of a request body.
+      - By default each blob goes in one request, streamed from the source, as C(skopeo) and
+        C(docker push) send it. Either way no piece is held in memory.
     type: int
-    default: 16777216
   concurrency:
     description:
       - How many blobs are copied at once.
@@ -274,7 +278,6 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list i
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
     check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import DEFAULT_CHUNK_SIZE
 
 
 def main():
@@ -287,7 +290,7 @@ def main():
             src_auth=side_argspec(),
             dest_auth=side_argspec(),
             platforms=dict(type="list", elements="str"),
-            chunk_size=dict(type="int", default=DEFAULT_CHUNK_SIZE),
+            chunk_size=dict(type="int"),
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
         ),
         supports_check_mode=True,

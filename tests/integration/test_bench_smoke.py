@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ElementTree
 
 from bench.run import main
 
@@ -30,3 +31,25 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     assert all(v > 0 for v in fetch["peak_rss_mib"].values())
     assert report["startup"]["median_seconds"]["ansible.builtin.ping"] > 0
     assert "| our module (ansible) |" in (tmp_path / "quick.md").read_text()
+    copies = report["copy"]
+    assert [(row["kind"], row["image"]) for row in copies["rows"]] == [
+        (kind, image) for kind in ("registry to registry", "registry to oci:", "oci: to registry")
+        for image in ("multi", "8m")]
+    for row in copies["rows"]:
+        assert set(row["median_seconds"]) == {"our module (ansible)", "our client (python process)", "skopeo copy --all"}
+        assert all(v > 0 for v in row["median_seconds"].values())
+        for tool, counts in row["requests"].items():
+            # every tool really copied: the destination registry got uploads, or the source was read
+            side = "source" if row["kind"] == "registry to oci:" else "dest"
+            assert counts[side] > 0, (row["kind"], row["image"], tool, counts)
+        assert row["digest"].startswith("sha256:") and row["bytes"] > 0
+        assert not math.isnan(row["ratio_module_less_startup_to_skopeo"])
+    assert "| registry to registry | multi |" in (tmp_path / "quick.md").read_text()
+    # the chart: an SVG with a bar for each scenario of the report, each copy row twice
+    svg = ElementTree.parse(str(tmp_path / "quick.svg")).getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    scenarios = [rect.get("data-scenario") for rect in svg.iter("{http://www.w3.org/2000/svg}rect")
+                 if rect.get("class") == "bar"]
+    assert set(scenarios) == {"resolve", "fetch", "startup", "copy"}
+    assert scenarios.count("copy") == 2 * len(copies["rows"])
+    assert scenarios.count("fetch") >= len(report["fetch"])

@@ -8,6 +8,8 @@ reported less than was sent) opens it again at that offset. Nothing holds a whol
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
@@ -34,6 +36,97 @@ def read_exact(reader, count: int, what: str) -> bytes:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
+
+
+BUFFER_SIZE = 1024 * 1024
+READ_AHEAD = 4  # buffers read (and hashed) ahead of the consumer, per blob in flight
+
+
+class SourceFailed(Exception):
+    """Carries what went wrong reading a source while its bytes were being sent, so that the
+    upload reports it as the source's fault, not the destination's."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class RangeStream:
+    """The bytes [start, end) of an opened source, hashed as they are read, handed out in
+    large buffers by a reader thread that keeps up to ``READ_AHEAD`` of them ready.
+
+    Reading (with TLS, for a registry), hashing and the consumer's writing or sending then
+    overlap: each of them releases the GIL for the large buffers. Iterating yields the buffers;
+    ``position`` is where the reader stands (ahead of what was consumed), ``consumed`` how many
+    bytes the consumer took. A failure of the source is raised as ``SourceFailed`` to the
+    consumer. ``close()`` stops the thread (iterate to the end, or close).
+    """
+
+    _DONE = object()
+
+    def __init__(self, reader, start: int, end: int, hasher, what: str,
+                 buffer_size: int = BUFFER_SIZE, read_ahead: int = READ_AHEAD) -> None:
+        self.reader = reader
+        self.start = start
+        self.end = end
+        self.hasher = hasher
+        self.what = what
+        self.buffer_size = buffer_size
+        self.position = start
+        self.consumed = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, read_ahead))
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def _read_all(self) -> None:
+        try:
+            while self.position < self.end and not self._stop.is_set():
+                data = self.reader.read(min(self.buffer_size, self.end - self.position))
+                if not data:
+                    raise DigestMismatch("%s ended after %d bytes, before its declared size"
+                                         % (self.what, self.position))
+                self.hasher.feed(self.position, data)
+                self.position += len(data)
+                self._put(data)
+            self._put(self._DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(SourceFailed(exc))
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        if self._thread is not None:
+            # Its bytes are gone (a redirected request would send it again): never wait for them.
+            raise RegistryError("%s: a streamed body can be sent once only (was the upload redirected?)"
+                                % self.what)
+        self._thread = threading.Thread(target=self._read_all, name="drc-blob-reader", daemon=True)
+        self._thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._DONE:
+                    return
+                if isinstance(item, SourceFailed):
+                    raise item
+                yield item
+                self.consumed += len(item)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the reader thread and wait for it: the reader is the caller's again."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 class StreamHasher:

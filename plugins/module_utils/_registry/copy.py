@@ -26,7 +26,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, normalise_platform, platform_is, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, put_manifest)
+    get_manifest, head_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
     OciLayout, extract_archive, parse_layout_location, write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -88,6 +88,14 @@ class RegistryEnd:
                              % (self.display, self.reference.digest, digest))
 
     def current_digest(self) -> str | None:
+        try:
+            head = head_manifest(self.connection, self.repository, self.reference.api_reference)
+        except RegistryError as exc:
+            if exc.status == 404:
+                return None  # absent: no GET to learn more (one request less per copy)
+            head = None
+        if head and head["digest"]:
+            return head["digest"]
         found = find_manifest(self.connection, self.repository, self.reference.api_reference)
         return found["digest"] if found else None
 
@@ -96,7 +104,7 @@ class RegistryEnd:
         mount_from = source.repository if source.kind == "registry" and self.same_registry(source) else None
         self.connection.hint_scopes(push_scopes(self.repository, mount_from))
 
-    def push_blob(self, descriptor: dict, source_end, chunk_size: int) -> dict:
+    def push_blob(self, descriptor: dict, source_end, chunk_size: int | None) -> dict:
         mount_from = None
         if source_end.kind == "registry" and self.same_registry(source_end) \
                 and source_end.repository != self.repository:
@@ -183,7 +191,7 @@ class LayoutEnd:
     def announce(self, source) -> None:
         self.layout.prepare()
 
-    def push_blob(self, descriptor: dict, source_end, chunk_size: int) -> dict:
+    def push_blob(self, descriptor: dict, source_end, chunk_size: int | None) -> dict:
         if self.layout.has_blob(descriptor["digest"], descriptor["size"]):
             return {"action": "skipped", "bytes": 0}
         sent = self.layout.write_blob_stream(descriptor["digest"], descriptor["size"],
@@ -320,11 +328,14 @@ def plan_copy(source, top: Manifest) -> tuple:
     return ordered, blobs
 
 
-def copy_image(source, dest, platforms: list | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+def copy_image(source, dest, platforms: list | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
                concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False) -> dict:
     """Copy what ``source`` names to ``dest``; returns the module result (without ``diff``)."""
     if source.kind == "registry":
         source.connection.hint_scopes([repository_scope(source.repository)])
+    if dest.kind == "registry" and not check_mode:
+        # Before the destination's first request, so that one token (pull,push) does it all.
+        dest.announce(source)
     top = resolve_top(source, platforms)
     dest.check_target(top.digest)
     before = dest.current_digest()

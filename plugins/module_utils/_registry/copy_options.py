@@ -63,8 +63,8 @@ def check_task_credentials(params: dict, locations: list) -> None:
             % (len(registries), ", ".join(sorted(registries))))
 
 
-def check_copy_options(chunk_size: int, concurrency: int, platforms) -> list | None:
-    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+def check_copy_options(chunk_size: int | None, concurrency: int, platforms) -> list | None:
+    if chunk_size is not None and not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise InputError("chunk_size must be between %d and %d bytes, got %d"
                          % (MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, chunk_size))
     if not 1 <= concurrency <= MAX_CONCURRENCY:

@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    FileSource, StreamHasher)
+    FileSource, RangeStream, SourceFailed, StreamHasher)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -186,23 +186,23 @@ class OciLayout:
         return True
 
     def write_blob_stream(self, digest: str, size: int, source) -> int:
-        """Stream a blob from a source into place, hashed as it is written; returns its size."""
+        """Stream a blob from a source into place, hashed as it is written; returns its size.
+
+        The source is read and hashed on a reader thread a few buffers ahead of the writes.
+        """
         final = self.blob_file(digest)
         hasher = StreamHasher(digest.split(":", 1)[0])
         written = 0
         reader = source.open(0)  # before the temp file: a source that cannot open leaves nothing
+        stream = RangeStream(reader, 0, size, hasher, source.what)
         fd, temp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self._blob_dir(digest))
         try:
             with os.fdopen(fd, "wb") as handle:
-                while True:
-                    chunk = reader.read(CHUNK)
-                    if not chunk:
-                        break
-                    if written + len(chunk) > size:
-                        raise DigestMismatch("%s is larger than its declared %d bytes" % (source.what, size))
-                    hasher.feed(written, chunk)
+                for chunk in stream:
                     handle.write(chunk)
                     written += len(chunk)
+                if reader.read(1):
+                    raise DigestMismatch("%s is larger than its declared %d bytes" % (source.what, size))
                 handle.flush()
                 os.fsync(handle.fileno())
             if written != size or hasher.digest != digest:
@@ -210,6 +210,12 @@ class OciLayout:
                                      % (source.what, written, hasher.digest, size, digest))
             os.chmod(temp, 0o644)
             os.replace(temp, final)
+        except SourceFailed as exc:
+            _remove(temp)
+            if isinstance(exc.error, RegistryError):
+                raise exc.error
+            raise RegistryError("cannot read %s: %s" % (source.what, getattr(exc.error, "strerror", None)
+                                                         or exc.error))
         except OSError as exc:
             _remove(temp)
             raise RegistryError("writing %s failed: %s" % (final, exc.strerror or exc))
@@ -217,6 +223,7 @@ class OciLayout:
             _remove(temp)
             raise
         finally:
+            stream.close()
             reader.close()
         return written
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    StreamHasher, read_exact)
+    RangeStream, SourceFailed, StreamHasher, read_exact)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import head_blob
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -22,7 +22,11 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.reference i
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 MIB = 1024 * 1024
-DEFAULT_CHUNK_SIZE = 16 * MIB
+# None: a blob goes in one streamed PATCH (as docker, containerd and skopeo send it); a size:
+# PATCH pieces of at most that many bytes (for registries or proxies that limit request bodies).
+DEFAULT_CHUNK_SIZE = None
+# Blobs up to this size are read (and verified) first and sent in one PUT: one request less.
+MONOLITHIC_MAX = 4 * MIB
 MIN_CHUNK_SIZE = 64 * 1024
 MAX_CHUNK_SIZE = 1024 * MIB
 OCTET_STREAM = "application/octet-stream"
@@ -159,11 +163,15 @@ def put_monolithic(connection, repository: str, location: str, digest: str, data
 
 
 def patch_chunk(connection, repository: str, location: str, offset: int, data) -> tuple:
-    """PATCH one chunk at ``offset``: (bytes the registry now reports, the next upload URL)."""
+    """PATCH the bytes at ``offset``: (bytes the registry now reports, the next upload URL).
+
+    ``data`` is bytes or a RangeStream (streamed with its length, never held in memory).
+    """
     headers = {"Content-Type": OCTET_STREAM,
                "Content-Range": "%d-%d" % (offset, offset + len(data) - 1)}
+    body = data if isinstance(data, RangeStream) else bytes(data)
     response = connection.request("PATCH", location, push_scopes(repository), headers=headers,
-                                  body=bytes(data), ok=(202, 204),
+                                  body=body, ok=(202, 204),
                                   what="upload of a chunk to %s" % repository)
     release(response)
     received = parse_range(response.headers.get("Range"))
@@ -191,7 +199,7 @@ class Upload:
     """One blob going to one repository: the state of a (possibly resumed) upload."""
 
     def __init__(self, connection, repository: str, digest: str, size: int, source,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int | None = DEFAULT_CHUNK_SIZE) -> None:
         self.connection = connection
         self.repository = repository
         self.digest = digest
@@ -213,11 +221,11 @@ class Upload:
             raise DigestMismatch("%s is larger than its declared %d bytes" % (self.source.what, self.size))
 
     def send(self, location: str) -> None:
-        """Send the blob into an open upload session, monolithic or chunked."""
-        if self.size <= self.chunk_size:
+        """Send the blob into an open upload session: small blobs in one PUT, others streamed."""
+        if self.size <= min(MONOLITHIC_MAX, self.chunk_size or MONOLITHIC_MAX):
             self._send_monolithic(location)
         else:
-            self._send_chunked(location)
+            self._send_streamed(location)
 
     def _send_monolithic(self, location: str) -> None:
         reader = self.source.open(0)
@@ -242,61 +250,82 @@ class Upload:
                     return
             raise
 
-    def _send_chunked(self, location: str) -> None:
+    def _chunk_end(self, start: int) -> int:
+        return min(self.size, start + self.chunk_size) if self.chunk_size else self.size
+
+    def _send_streamed(self, location: str) -> None:
+        """PATCH the blob streamed from its source, in one request (or ``chunk_size`` pieces).
+
+        The source is read and hashed ahead on a thread while the request sends; no piece is
+        held in memory, so one that must be sent again (the registry reports less than was
+        sent) is read again from the source, from the byte the registry reports.
+        """
         connection = self.connection
         hasher = StreamHasher(self.digest.split(":", 1)[0])
-        offset = 0
         reader = self.source.open(0)
+        position = 0  # where the reader stands
         failures = 0
+        start = 0
         try:
-            while offset < self.size:
-                chunk = read_exact(reader, min(self.chunk_size, self.size - offset), self.source.what)
-                hasher.feed(offset, chunk)
-                start = offset
-                sent_from = 0
-                rounds = 0
+            while start < self.size:
+                end = self._chunk_end(start)
                 received = start
+                rounds = 0
                 while True:
                     rounds += 1
                     if rounds > max(connection.retries, 1) + 2:
                         raise RegistryError("the registry keeps reporting %d of the %d bytes of %s sent "
-                                            "to %s; giving up" % (received, start + len(chunk),
-                                                                  self.digest, self.repository))
-                    try:
-                        part = memoryview(chunk)[sent_from:]
-                        self.bytes_sent += len(part)  # what went on the wire, resent bytes again
-                        received, location = patch_chunk(connection, self.repository, location,
-                                                         start + sent_from, part)
-                    except RegistryError as exc:
-                        if not _temporary(exc) or failures >= max(connection.retries, 1):
-                            raise
-                        failures += 1
-                        connection.log("chunk %d-%d of %s to %s failed (%s); asking the registry "
-                                       "where the upload stands" % (start + sent_from, start + len(chunk) - 1,
-                                                                    self.digest, self.repository, exc))
-                        received, location = upload_status(connection, self.repository, location)
-                        self.resumed += 1
-                    if received == start + len(chunk):
-                        break
-                    if start <= received < start + len(chunk):
-                        connection.log("the registry holds %d bytes of %s; resuming from there"
-                                       % (received, self.digest))
-                        sent_from = received - start
-                        continue
-                    if received < start:
-                        # The registry holds less than an earlier chunk reported: read again from there.
-                        connection.log("the registry holds %d bytes of %s; re-reading the source "
-                                       "from there" % (received, self.digest))
+                                            "to %s; giving up" % (received, end, self.digest, self.repository))
+                    if position != received:
                         reader.close()
                         reader = self.source.open(received)
-                        chunk = read_exact(reader, min(self.chunk_size, self.size - received),
-                                           self.source.what)
-                        hasher.feed(received, chunk)
-                        start, sent_from = received, 0
+                        position = received
+                    stream = RangeStream(reader, received, end, hasher, self.source.what)
+                    try:
+                        reported, location = patch_chunk(connection, self.repository, location, received, stream)
+                    except (RegistryError, SourceFailed) as exc:
+                        stream.close()
+                        position = stream.position
+                        self.bytes_sent += stream.consumed  # what went on the wire, resent bytes again
+                        failure = _source_failure(exc, self.source.what)
+                        if failure is not None:
+                            raise failure
+                        if not _resumable(exc) or failures >= max(connection.retries, 1):
+                            raise
+                        failures += 1
+                        connection.log("sending bytes %d-%d of %s to %s failed (%s); asking the registry "
+                                       "where the upload stands" % (received, end - 1, self.digest,
+                                                                    self.repository, exc))
+                        reported, location = upload_status(connection, self.repository, location)
+                        self.resumed += 1
+                    else:
+                        stream.close()
+                        position = stream.position
+                        self.bytes_sent += stream.consumed
+                    if reported > hasher.upto:
+                        raise RegistryError("the registry reports %d bytes of %s received, more than "
+                                            "the %d sent" % (reported, self.digest, hasher.upto))
+                    if reported == end:
+                        break
+                    if start <= reported < end:
+                        connection.log("the registry holds %d bytes of %s; resuming from there"
+                                       % (reported, self.digest))
+                        received = reported
+                        continue
+                    if reported < start:
+                        # The registry holds less than an earlier piece reported: send again from there.
+                        connection.log("the registry holds %d bytes of %s; re-reading the source "
+                                       "from there" % (reported, self.digest))
+                        start = received = reported
+                        end = self._chunk_end(start)
                         continue
                     raise RegistryError("the registry reports %d bytes of %s received, more than "
-                                        "the %d sent" % (received, self.digest, start + len(chunk)))
-                offset = start + len(chunk)
+                                        "the %d sent" % (reported, self.digest, end))
+                start = end
+            if position != self.size:
+                reader.close()
+                reader = self.source.open(self.size)
+                position = self.size
             self._check_source_ends(reader)
         finally:
             reader.close()
@@ -304,8 +333,26 @@ class Upload:
         self._finish(complete_upload, location)
 
 
+def _resumable(exc: RegistryError) -> bool:
+    """A failed PATCH worth asking the registry about: temporary, or a token that expired while
+    a streamed body (never re-sent as such) was on its way."""
+    return _temporary(exc) or exc.status == 401
+
+
+def _source_failure(exc: BaseException, what: str):
+    """The error to raise when a send failed because of its source; None for the destination's."""
+    if not isinstance(exc, SourceFailed):
+        return None
+    error = exc.error
+    if isinstance(error, RegistryError):
+        return error
+    if isinstance(error, OSError):
+        return RegistryError("cannot read %s: %s" % (what, error.strerror or error))
+    return RegistryError("reading %s failed: %s" % (what, error))
+
+
 def push_blob(connection, repository: str, digest: str, size: int, source,
-              chunk_size: int = DEFAULT_CHUNK_SIZE, mount_from: str | None = None,
+              chunk_size: int | None = DEFAULT_CHUNK_SIZE, mount_from: str | None = None,
               skip_existing: bool = True) -> dict:
     """Make ``repository`` hold the blob: {"action": skipped|mounted|uploaded, "bytes": sent}.
 

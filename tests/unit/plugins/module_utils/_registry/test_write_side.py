@@ -346,3 +346,56 @@ def test_a_registry_that_never_takes_a_whole_chunk_is_given_up_on():
             push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data), chunk_size=100 * KIB)
         assert len([r for r in server.requests if r.method == "PATCH"]) == 4
         assert server.requests[-1].method == "DELETE"
+
+
+# -- streamed uploads: one PATCH per blob, read and hashed ahead on a thread -------------------------
+MIB = 1024 * KIB
+
+
+def test_a_large_blob_goes_in_one_streamed_patch():
+    """Above the monolithic size and without chunk_size: POST, one PATCH with the whole blob
+    (Content-Length and Content-Range of all of it), the closing PUT: as skopeo sends it."""
+    data = os.urandom(5 * MIB + 7)
+    script = ScriptedUploads()
+    with HostileServer(script) as server:
+        result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
+        patches = [r for r in server.requests if r.method == "PATCH"]
+        methods = [r.method for r in server.requests if "/blobs/" in r.path]
+    assert bytes(script.received) == data and result == {"action": "uploaded", "bytes": len(data),
+                                                         "resumed": 0, "restarted": 0}
+    assert methods == ["HEAD", "POST", "PATCH", "PUT"]
+    assert patches[0].headers["Content-Length"] == str(len(data))
+    assert patches[0].headers["Content-Range"] == "0-%d" % (len(data) - 1)
+
+
+def test_a_streamed_patch_cut_short_is_resumed_from_the_registrys_range():
+    """The registry keeps the first MiB of the one PATCH and fails it: the status GET says so,
+    and a second PATCH sends the rest, the source read again from there."""
+    data = os.urandom(6 * MIB)
+    script = ScriptedUploads()
+    failed = {"done": False}
+
+    def answer(request):
+        if request.method == "PATCH" and not failed["done"]:
+            failed["done"] = True
+            script.received = bytearray(request.body[:MIB])
+            return Reply(500)
+        return script(request)
+
+    with HostileServer(answer) as server:
+        result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
+        ranges = [r.headers["Content-Range"] for r in server.requests if r.method == "PATCH"]
+    assert bytes(script.received) == data
+    assert ranges == ["0-%d" % (len(data) - 1), "%d-%d" % (MIB, len(data) - 1)]
+    assert result["resumed"] == 1 and result["bytes"] == 2 * len(data) - MIB
+
+
+def test_a_source_failing_while_streaming_cancels_the_upload():
+    """The source breaks in the middle of the PATCH: its error is reported (not the registry's),
+    the session is cancelled, nothing is completed."""
+    script = ScriptedUploads()
+    with HostileServer(script) as server:
+        with pytest.raises(RegistryError, match="cannot read a failing source: Input/output error"):
+            push_blob(connect(server), "a", "sha256:" + "e" * 64, 5 * MIB, FailingSource())
+        methods = [r.method for r in server.requests if "/blobs/" in r.path]
+    assert methods[-1] == "DELETE" and "PUT" not in methods
