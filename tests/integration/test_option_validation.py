@@ -1,10 +1,14 @@
-"""Every option checked, with a message naming the option and the reason."""
+"""Every option checked, with a message naming the option and the reason.
+
+All cases run as tasks of one playbook (one Ansible start-up, not one per case); each test reads
+its own task's registered result.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.integration.ansible_runner import run_expression, run_module
+from tests.integration.ansible_runner import run_playbook
 
 TAGS = "drc.registry.registry_tags_info"
 MANIFEST = "drc.registry.registry_manifest_info"
@@ -12,7 +16,7 @@ BLOB = "drc.registry.registry_blob_fetch"
 REPO = "http://localhost:1/app"
 
 
-@pytest.mark.parametrize("module, args, fragments", [
+MODULE_CASES = [
     (TAGS, dict(repository=REPO, page_size=0), ["page_size must be 1 or more"]),
     (TAGS, dict(repository=REPO, page_size=-5), ["page_size must be 1 or more"]),
     (TAGS, dict(repository=REPO, sort="bogus"), ["sort", "bogus", "none, semver"]),
@@ -27,20 +31,49 @@ REPO = "http://localhost:1/app"
     (MANIFEST, dict(reference="http://localhost:1/App:1"), ["'http://localhost:1/App:1'", "lowercase"]),
     (BLOB, dict(repository=REPO, digest="sha256:xyz", dest="/tmp/x"), ["invalid digest 'sha256:xyz'", "exactly 64"]),
     (BLOB, dict(repository=REPO + ":1", digest="sha256:" + "0" * 64, dest="/tmp/x"), ["must not carry a tag"]),
-])
-def test_module_options(module, args, fragments):
-    run = run_module(module, args)
-    assert run.rc != 0
-    for fragment in fragments:
-        assert fragment in run.result["msg"], run.result["msg"]
-    assert "Traceback" not in run.output
+]
 
-
-@pytest.mark.parametrize("expression, fragment", [
+LOOKUP_CASES = [
     ("lookup('drc.registry.registry_digest', 'a:1', platform='linux')", "invalid platform 'linux'"),
     ("lookup('drc.registry.registry_digest', 'a:1', timeout=-3)", "timeout must be greater than 0"),
     ("lookup('drc.registry.registry_digest', 'a@sha256:12')", "exactly 64"),
-])
-def test_lookup_options(expression, fragment):
-    run = run_expression(expression)
-    assert run.rc != 0 and fragment in run.result["msg"], run.output
+]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Every case as one task of one playbook, errors ignored: the registered results by case."""
+    tasks = []
+    for index, (module, args, _fragments) in enumerate(MODULE_CASES):
+        tasks.append({"name": "module case %d" % index, module: args, "register": "module_%d" % index,
+                      "ignore_errors": True})
+    for index, (expression, _fragment) in enumerate(LOOKUP_CASES):
+        tasks.append({"name": "lookup case %d" % index, "ansible.builtin.debug": {"msg": "{{ %s }}" % expression},
+                      "register": "lookup_%d" % index, "ignore_errors": True})
+    run = run_playbook(tasks, str(tmp_path_factory.mktemp("options")))
+    assert run.results, run.output
+    assert "Traceback" not in run.output, run.output
+    return run.results
+
+
+def assert_no_traceback(result: dict) -> None:
+    for key in ("exception", "module_stderr", "module_stdout"):
+        assert "Traceback" not in str(result.get(key, "")), result
+
+
+@pytest.mark.parametrize("index", range(len(MODULE_CASES)))
+def test_module_options(outcomes, index):
+    _module, _args, fragments = MODULE_CASES[index]
+    result = outcomes["module_%d" % index]
+    assert result.get("failed") is True, result
+    for fragment in fragments:
+        assert fragment in result["msg"], result["msg"]
+    assert_no_traceback(result)
+
+
+@pytest.mark.parametrize("index", range(len(LOOKUP_CASES)))
+def test_lookup_options(outcomes, index):
+    _expression, fragment = LOOKUP_CASES[index]
+    result = outcomes["lookup_%d" % index]
+    assert result.get("failed") is True and fragment in result["msg"], result
+    assert_no_traceback(result)
