@@ -124,6 +124,7 @@ def test_a_missing_ca_file_is_a_clear_error(tmp_path):
             Transport(ca_path=missing, retries=0).request("GET", server.url + "/v2/")
 
 
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
 def test_validate_certs_false_accepts_an_unknown_ca(tmp_path):
     pki = Pki(str(tmp_path / "pki"))
     with HostileServer(ok, tls_pki=pki) as server:
