@@ -62,10 +62,7 @@ def pooled_connections(transport) -> list:
 def test_every_connection_uses_the_one_context(tmp_path):
     pki = Pki(str(tmp_path / "pki"))
     opened, go = threading.Barrier(4), threading.Event()
-
-    def answer(request):
-        return Reply(200, {"Content-Type": "application/json"}, b"{}")
-    with HostileServer(answer, tls_pki=pki) as server:
+    with HostileServer(ok, tls_pki=pki) as server:
         transport = Transport(ca_path=pki.ca_cert, pool_size=4)
         responses, errors = [], []
 
