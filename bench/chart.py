@@ -26,7 +26,7 @@ TOP = 70
 def bars(report: dict) -> list:
     """What the chart shows: one dict per bar (scenario, group, label, value, target, peer)."""
     out = []
-    ping = report.get("startup", {}).get("median_seconds", {}).get("ansible.builtin.ping")
+    ping = ((report.get("startup") or {}).get("median_seconds") or {}).get("ansible.builtin.ping")
     resolve = report.get("resolve") or []
     if resolve:
         row = max(resolve, key=lambda r: r["references"])

@@ -1,6 +1,6 @@
 """``make bench``: drc.registry against skopeo, python-dxf and curl on one real registry, in one run.
 
-    python -m bench.run [--quick] [--delay 0.02] [--reps 3] [--out bench/results]
+    python -m bench.run [--quick] [--delay 0.02] [--reps 3] [--out bench/results] [--only resolve,startup]
 
 Each scenario runs ours and the peers alternately, ``--reps`` times, and reports medians, the ratio
 ours/peer from the same run, and the HTTP requests each made (registry access log and token server
@@ -112,7 +112,7 @@ def resolve_scenario(bed: BenchBed, counts: list, reps: int, workdir: str) -> li
                 if rep == 0:
                     requests[name] = bed.requests_since(mark)
         row = {"references": count, "median_seconds": {n: median(t) for n, t in times.items()},
-               "requests": requests}
+               "seconds": times, "requests": requests}
         own = row["median_seconds"]["lookup in ansible-playbook"] - row["median_seconds"]["playbook without the lookup"]
         row["lookup_own_seconds"] = own
         row["ratio_lookup_to_skopeo"] = own / row["median_seconds"]["skopeo inspect per reference"]
@@ -378,21 +378,22 @@ def markdown(report: dict) -> str:
     lines = ["Benchmarks of %s on %s (%s, %d cores), delay %.0f ms each way, %d repetitions, medians."
              % (report["date"], report["machine"]["platform"], report["machine"]["processor"] or "cpu",
                 report["machine"]["cores"], report["delay_ms"], report["reps"]), ""]
-    lines += ["### Resolving tag references to digests (token-auth registry behind the latency proxy)", "",
-              "| references | lookup's own time | lookup in playbook | playbook without lookup | our client in-process "
-              "| skopeo loop | python-dxf loop | lookup/skopeo | lookup/dxf | requests: ours (lookup) | skopeo | python-dxf |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in report["resolve"]:
-        s, r = row["median_seconds"], row["requests"]
+    if report["resolve"]:
+        lines += ["### Resolving tag references to digests (token-auth registry behind the latency proxy)", "",
+                  "| references | lookup's own time | lookup in playbook | playbook without lookup | our client in-process "
+                  "| skopeo loop | python-dxf loop | lookup/skopeo | lookup/dxf | requests: ours (lookup) | skopeo | python-dxf |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for row in report["resolve"]:
+            s, r = row["median_seconds"], row["requests"]
 
-        def total(name):
-            return r[name]["registry"] + r[name]["token"]
-        lines.append("| %d | %.3f s | %.3f s | %.3f s | %.3f s | %.3f s | %.3f s | %.3f | %.3f | %d | %d | %d |" % (
-            row["references"], row["lookup_own_seconds"], s["lookup in ansible-playbook"],
-            s["playbook without the lookup"], s["our client, in-process"], s["skopeo inspect per reference"],
-            s["python-dxf per reference"], row["ratio_lookup_to_skopeo"], row["ratio_lookup_to_dxf"],
-            total("lookup in ansible-playbook"), total("skopeo inspect per reference"),
-            total("python-dxf per reference")))
+            def total(name):
+                return r[name]["registry"] + r[name]["token"]
+            lines.append("| %d | %.3f s | %.3f s | %.3f s | %.3f s | %.3f s | %.3f s | %.3f | %.3f | %d | %d | %d |" % (
+                row["references"], row["lookup_own_seconds"], s["lookup in ansible-playbook"],
+                s["playbook without the lookup"], s["our client, in-process"], s["skopeo inspect per reference"],
+                s["python-dxf per reference"], row["ratio_lookup_to_skopeo"], row["ratio_lookup_to_dxf"],
+                total("lookup in ansible-playbook"), total("skopeo inspect per reference"),
+                total("python-dxf per reference")))
     for label, fetch in report["fetch"].items():
         lines += ["", "### Fetching a %.0f MiB blob to a file (token-auth registry, direct)" % (fetch["blob_bytes"] / MIB), "",
                   "| tool | median time | MiB/s | peak RSS |", "|---|---|---|---|"]
@@ -400,11 +401,13 @@ def markdown(report: dict) -> str:
             row = (name, secs, fetch["mib_per_second"][name], fetch["peak_rss_mib"][name])
             lines.append("| %s | %.2f s | %.0f | %.0f MiB |" % row)
     start = report["startup"]
-    lines += ["", "### Start-up", "", "| command | median |", "|---|---|"]
-    for name, secs in start["median_seconds"].items():
-        lines.append("| %s | %.3f s |" % (name, secs))
-    lines += ["", "Module overhead over ping: %.3f s; importing requests: %.3f s; importing our client: %.3f s."
-              % (start["module_overhead_seconds"], start["import_requests_seconds"], start["import_client_seconds"])]
+    if start:
+        lines += ["", "### Start-up", "", "| command | median |", "|---|---|"]
+        for name, secs in start["median_seconds"].items():
+            lines.append("| %s | %.3f s |" % (name, secs))
+        lines += ["", "Module overhead over ping: %.3f s; importing requests: %.3f s; importing our client: %.3f s."
+                  % (start["module_overhead_seconds"], start["import_requests_seconds"],
+                     start["import_client_seconds"])]
     if "copy" in report:
         lines += copy_markdown(report["copy"])
     return "\n".join(lines) + "\n"
@@ -455,15 +458,28 @@ def publish(out: str, name: str, date: str) -> list:
     return written
 
 
+SCENARIOS = ("resolve", "fetch", "startup", "copy")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repetition: a smoke test")
     parser.add_argument("--delay", type=float, default=0.020, help="seconds of delay each way (default 0.020)")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--only", default=None, help="comma-separated scenarios to run (%s); the others "
+                        "are left out of the report (default: all)" % ", ".join(SCENARIOS))
     args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else set(SCENARIOS)
+    unknown = only - set(SCENARIOS)
+    if unknown:
+        parser.error("unknown scenario(s) for --only: %s" % ", ".join(sorted(unknown)))
+    if "copy" in only:
+        only.add("startup")  # the copy's figures subtract Ansible's start-up measured there
     reps = args.reps or (1 if args.quick else 3)
     sizes = {"8m": 8 * MIB} if args.quick else {"64m": 64 * MIB, "1g": 1024 * MIB}
+    if not only & {"fetch", "copy"}:
+        sizes = {}
     counts = [1, 5] if args.quick else [1, 10, 100]
     os.makedirs(args.out, exist_ok=True)
     bed = BenchBed(args.delay, sizes, multi_layer_size=(1 if args.quick else 8) * MIB).start()
@@ -473,16 +489,19 @@ def main(argv=None) -> int:
             "date": datetime.date.today().isoformat(), "quick": args.quick, "delay_ms": args.delay * 1000,
             "reps": reps,
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count()},
-            "resolve": resolve_scenario(bed, counts, reps, workdir),
-            "fetch": {label: fetch_scenario(bed, label, reps, workdir) for label in sizes},
-            "startup": startup_scenario(bed, max(reps, 3) if not args.quick else 1),
+            "resolve": resolve_scenario(bed, counts, reps, workdir) if "resolve" in only else [],
+            "fetch": {label: fetch_scenario(bed, label, reps, workdir) for label in sizes} if "fetch" in only else {},
+            "startup": startup_scenario(bed, max(reps, 3) if not args.quick else 1) if "startup" in only else None,
         }
-        report["copy"] = copy_scenario(bed, ["multi"] + list(sizes), reps, workdir)
-        copy_summary(report["copy"], report["startup"]["median_seconds"]["ansible.builtin.ping"])
+        if "copy" in only:
+            report["copy"] = copy_scenario(bed, ["multi"] + list(sizes), reps, workdir)
+            copy_summary(report["copy"], report["startup"]["median_seconds"]["ansible.builtin.ping"])
     finally:
         bed.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     name = "quick" if args.quick else "latest"
+    if args.only:
+        name += "-" + "-".join(sorted(only))
     with open(os.path.join(args.out, name + ".json"), "w") as handle:
         json.dump(report, handle, indent=2)
     text = markdown(report)

@@ -107,7 +107,6 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve_each
-from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
@@ -136,8 +135,12 @@ class LookupModule(LookupBase):
         try:
             if self.get_option("os_version") is not None and not self.get_option("platform"):
                 raise InputError("os_version needs platform")
-            platform = (parse_platform(self.get_option("platform"), self.get_option("os_version"))
-                        if self.get_option("platform") else None)
+            platform = None
+            if self.get_option("platform"):
+                # Imported only here: parsing and choosing platforms is code a plain lookup never runs.
+                from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+                    parse_platform)
+                platform = parse_platform(self.get_option("platform"), self.get_option("os_version"))
         except RegistryError as exc:
             raise AnsibleLookupError(str(exc))
         options = connection_option_values(self)

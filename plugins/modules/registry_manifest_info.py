@@ -193,7 +193,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import is_not_found
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import is_not_found
 from ansible_collections.drc.registry.plugins.module_utils._registry.images import describe_image
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import manifest_path
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError

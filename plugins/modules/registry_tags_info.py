@@ -135,7 +135,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import is_not_found
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import is_not_found
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)

@@ -7,23 +7,14 @@ from __future__ import annotations
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    PingFailed, RegistryError)
+    RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     manifest_digest, manifest_path)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
-NOT_FOUND_CODES = frozenset(("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "NOT_FOUND"))
 DELETION_DISABLED = ("the registry does not allow deletion (for the CNCF Distribution registry, "
                      "set storage.delete.enabled: true)")
-
-
-def is_not_found(exc: RegistryError) -> bool:
-    """404, or the codes registries use for an unknown manifest, repository or blob (never a
-    failed ping: a host without the v2 API has no repositories to be absent from)."""
-    if isinstance(exc, PingFailed):
-        return False
-    return exc.status == 404 or (exc.status == 400 and bool(NOT_FOUND_CODES & set(exc.codes)))
 
 
 def find_manifest(connection, repository: str, reference: str) -> dict | None:

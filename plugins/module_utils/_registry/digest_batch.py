@@ -53,7 +53,9 @@ def resolve_digests(references: list, options_list: list, platform: dict | None 
             except RegistryError as exc:
                 raise TermError(index, exc)
 
-        workers = min(concurrency, max(len(references), 1))
+        workers = min(concurrency, len(references))
+        if workers <= 1:  # one reference (or concurrency 1): no thread to start
+            return [one(index) for index in range(len(references))]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(one, range(len(references))))
     finally:

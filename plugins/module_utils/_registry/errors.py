@@ -58,6 +58,17 @@ class PingFailed(RegistryError):
     """
 
 
+NOT_FOUND_CODES = frozenset(("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN", "NOT_FOUND"))
+
+
+def is_not_found(exc: RegistryError) -> bool:
+    """404, or the codes registries use for an unknown manifest, repository or blob (never a
+    failed ping: a host without the v2 API has no repositories to be absent from)."""
+    if isinstance(exc, PingFailed):
+        return False
+    return exc.status == 404 or (exc.status == 400 and bool(NOT_FOUND_CODES & set(exc.codes)))
+
+
 class DigestMismatch(RegistryError):
     """Content that does not hash to the digest (or size) it was asked for or described by."""
 

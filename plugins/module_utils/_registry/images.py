@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
-from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    normalise_platform, platform_matches, platform_string, select_platform)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
+
+# manifest.py (with platforms.py) and blobs.py are imported by the functions that need them: the
+# registry_digest lookup without a platform only HEADs, and each file imported costs its compile
+# time on every run (Ansible loads collection code from source, never from bytecode caches).
 
 
 def image_config(connection, repository: str, manifest) -> dict:
     """Fetch and verify the config blob of an image manifest."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
     descriptor = manifest.config_descriptor()
     if descriptor is None:
         raise RegistryError("manifest %s has no config descriptor" % manifest.digest)
@@ -34,6 +36,8 @@ def image_config(connection, repository: str, manifest) -> dict:
 
 def _check_single_platform(connection, repository: str, manifest, wanted: dict, config: dict | None) -> dict:
     """A plain image asked for a platform: its config must say that platform."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+        normalise_platform, platform_matches, platform_string)
     if manifest.is_schema1:
         body = manifest.body
         have = normalise_platform({"os": "linux", "architecture": body.get("architecture")})
@@ -52,6 +56,7 @@ def _check_single_platform(connection, repository: str, manifest, wanted: dict, 
 def describe_image(connection, reference, platform: dict | None = None, want_config: bool = False,
                    warn=None) -> dict:
     """The registry_manifest_info result for an ImageReference."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import select_platform
     repository = reference.repository
     manifest = get_manifest(connection, repository, reference.api_reference)
     result: dict = {}
@@ -85,6 +90,7 @@ def digest_to_pin(connection, reference, platform: dict | None = None) -> str:
     repository = reference.repository
     if platform is None:
         return manifest_digest(connection, repository, reference.api_reference)["digest"]
+    from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import select_platform
     manifest = get_manifest(connection, repository, reference.api_reference)
     if manifest.is_index:
         return select_platform(manifest, platform)["digest"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
@@ -11,10 +12,11 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
     DIGEST_HEX_LENGTHS, digest_of, digest_problem, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
-from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    MAX_MANIFEST_SIZE, Manifest, ManifestError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
+
+if TYPE_CHECKING:
+    from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import Manifest
 
 
 def manifest_path(repository: str, reference: str) -> str:
@@ -48,6 +50,9 @@ def head_manifest(connection, repository: str, reference: str) -> dict:
 
 def get_manifest(connection, repository: str, reference: str) -> Manifest:
     """GET a manifest; fetched by digest, its bytes must hash to that digest."""
+    # Here, not at the top: a HEAD (manifest_digest's usual path) needs no manifest model.
+    from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+        MAX_MANIFEST_SIZE, Manifest, ManifestError)
     what = "manifest %s:%s" % (repository, reference)
     raw, response = connection.get_bounded(manifest_path(repository, reference),
                                            [repository_scope(repository)], MAX_MANIFEST_SIZE,

@@ -8,8 +8,11 @@ their Authorization header.
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import re
+import ssl
+import threading
 import time
 import traceback
 from urllib.parse import urljoin
@@ -23,11 +26,14 @@ try:
     import requests
     import urllib3
     from requests.adapters import HTTPAdapter
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH
     from urllib3.util import parse_url
+    from urllib3.util.ssl_ import create_urllib3_context
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:  # reported by the module adapter with missing_required_lib
-    requests = urllib3 = parse_url = None
+    requests = urllib3 = parse_url = create_urllib3_context = DEFAULT_CA_BUNDLE_PATH = None
+    HTTPAdapter = object
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
@@ -177,6 +183,72 @@ def describe_connection_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def tls_context(validate_certs: bool = True, ca_path: str | None = None,
+                client_cert: str | None = None, client_key: str | None = None) -> ssl.SSLContext:
+    """The one SSLContext every https connection of a Transport uses.
+
+    Built as urllib3 builds its own (same protocol floor, options and hostname checks), trusting
+    ``ca_path`` (a file or a directory) or else requests' CA bundle, as ``verify`` did. Raises
+    RegistryError naming the file that cannot be loaded.
+    """
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED if validate_certs else ssl.CERT_NONE)
+    if validate_certs:
+        context.check_hostname = True
+        bundle = ca_path or DEFAULT_CA_BUNDLE_PATH
+        try:
+            if os.path.isdir(bundle):
+                context.load_verify_locations(capath=bundle)
+            else:
+                context.load_verify_locations(cafile=bundle)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise RegistryError("cannot load the CA certificates %s%s: %s" % (
+                "of ca_path " if ca_path else "", bundle, getattr(exc, "strerror", None) or exc))
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        try:
+            context.load_cert_chain(client_cert, client_key)
+        except (OSError, ValueError) as exc:
+            raise RegistryError("cannot load the client certificate %s%s: %s" % (
+                client_cert, " with the key %s" % client_key if client_key else "",
+                getattr(exc, "strerror", None) or exc))
+    return context
+
+
+class SharedContextAdapter(HTTPAdapter):
+    """An HTTPAdapter whose https connections all use one SSLContext, built on first use.
+
+    requests otherwise builds a context per new connection and loads the CA bundle (certifi's, or
+    ``ca_path``) and the client certificate into it each time.
+    """
+
+    def __init__(self, context_factory, **kwargs) -> None:
+        self._context_factory = context_factory
+        self._context = None
+        self._context_lock = threading.Lock()
+        super().__init__(**kwargs)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            with self._context_lock:
+                if self._context is None:
+                    self._context = self._context_factory()
+        return self._context
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, dummy = super().build_connection_pool_key_attributes(request, verify, cert)
+        if host_params.get("scheme") != "https":
+            return host_params, {}
+        context = self.ssl_context()
+        # urllib3 sets the context's verify_mode from cert_reqs on every connection: keep them equal.
+        return host_params, {"ssl_context": context,
+                             "cert_reqs": "CERT_REQUIRED" if context.verify_mode == ssl.CERT_REQUIRED else "CERT_NONE"}
+
+    def cert_verify(self, conn, url, verify, cert) -> None:
+        """Nothing per connection: the shared context holds the CA certificates and the client's."""
+
+
 class Transport:
     """One requests.Session per client: connection reuse, TLS settings, retries, redirects."""
 
@@ -188,14 +260,15 @@ class Transport:
         self.policy = retry_policy or RetryPolicy(retries)
         self.log = log or (lambda msg: None)
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+        # One SSLContext for every connection (tls_context: ca_path, or requests' CA bundle; never
+        # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment, which would replace ca_path).
+        adapter = SharedContextAdapter(
+            lambda: tls_context(validate_certs, ca_path, client_cert, client_key),
+            pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        # Passed with every request: an explicit verify wins over REQUESTS_CA_BUNDLE and
-        # CURL_CA_BUNDLE from the environment, which would otherwise replace ca_path.
-        self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
-        if client_cert:
-            session.cert = (client_cert, client_key) if client_key else client_cert
+        self.adapter = adapter
+        self.verify = bool(validate_certs)
         session.headers["User-Agent"] = USER_AGENT
         # The environment is read once per origin (proxies), not on every request; and ~/.netrc
         # never adds credentials of its own, to the registry or to a host a redirect points at.

@@ -8,22 +8,25 @@ what these functions build.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
-from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
-    blob_destination, download_to_temp, file_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
     check_connection_options, connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_index, parse_repository)
 from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
     compile_match, select_tags)
-from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import (
-    MAX_SEARCH_LIMIT, V1Connection, index_url_for, validate_image_id)
+
+if TYPE_CHECKING:
+    from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import V1Connection
+
+# v1.py and files.py are imported where a v1 registry is actually used: a module run that only
+# meets a v2 registry (nearly every run) neither compiles nor executes them.
 
 API_VERSION_OPTION = dict(type="str", choices=["auto", "v2", "v1"], default="auto")
 
@@ -31,6 +34,8 @@ API_VERSION_OPTION = dict(type="str", choices=["auto", "v2", "v1"], default="aut
 def _connect(module, options: ConnectionOptions, index: dict,
              base_url: str | None = None) -> V1Connection:
     """A v1 connection from the same ConnectionOptions as v2 (credentials bound to the host)."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import (
+        V1Connection, index_url_for)
     return V1Connection(
         index_url_for(index, base_url), options.credentials,
         explicit_scheme=options.scheme_written or base_url is not None,
@@ -114,6 +119,9 @@ class _Discard:
 
 def blob_fetch(module, registry_module, source: str) -> dict:
     """registry_blob_fetch on v1: a layer by image id, verified when the registry says how."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
+        blob_destination, download_to_temp, file_digest)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import validate_image_id
     params = module.params
     image_id = params.get("image_id")
     if params.get("api_version") == "v2":
@@ -169,6 +177,7 @@ def blob_fetch(module, registry_module, source: str) -> dict:
 
 def search_info(module) -> dict:
     """registry_search_info: ``GET /v1/search`` on the registry's index, page after page."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import MAX_SEARCH_LIMIT
     params = module.params
     query = params["query"]
     limit = params["limit"]

@@ -1,0 +1,49 @@
+"""What each entry point imports when it loads: code a run does not need is not compiled.
+
+Ansible loads collection code from source on every run (a module's payload from a zip, the
+lookup through the collection loader), so every file imported costs its compile time each time.
+Checked in a fresh interpreter, on what the import itself pulls in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+PREFIX = "ansible_collections.drc.registry.plugins."
+UTILS = PREFIX + "module_utils._registry."
+# Write-side, copy and legacy code: no read module or the lookup needs it to start.
+HEAVY = ("uploads", "copy", "copy_list", "copy_options", "oci_layout", "blob_sources", "v1", "files",
+         "deletion", "tagging")
+
+
+def loaded_after_import(*names: str) -> set:
+    code = ("import importlib, json, sys\n"
+            "for name in %r: importlib.import_module(name)\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(%r))))" % (names, UTILS))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
+                          check=True)
+    return {name[len(UTILS):] for name in json.loads(done.stdout)}
+
+
+@pytest.mark.parametrize("module", ["registry_tags_info", "registry_catalog_info", "registry_tag",
+                                    "registry_manifest_info", "registry_search_info"])
+def test_read_modules_leave_write_and_legacy_code_alone(module):
+    loaded = loaded_after_import(PREFIX + "modules." + module)
+    assert "connection" in loaded  # the check sees what the module imports
+    assert not loaded & set(HEAVY) - ({"deletion", "tagging"} if module == "registry_tag" else set()), loaded
+
+
+def test_tags_info_needs_no_manifest_or_blob_code():
+    loaded = loaded_after_import(PREFIX + "modules.registry_tags_info")
+    assert not loaded & {"manifest", "manifests", "platforms", "blobs", "images"}, loaded
+
+
+def test_the_lookup_without_a_platform_loads_no_platform_or_blob_code():
+    loaded = loaded_after_import(PREFIX + "lookup.registry_digest", UTILS + "digest_batch")
+    assert {"digest_batch", "images", "manifests", "connection"} <= loaded
+    assert not loaded & ({"manifest", "platforms", "blobs"} | set(HEAVY)), loaded
