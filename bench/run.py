@@ -510,7 +510,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, name + ".svg"), "w") as handle:
         handle.write(chart.svg(report))
     print(text)
-    if not args.quick:
+    if not args.quick and not args.only:  # only a complete run is published
         print("published: " + ", ".join(publish(args.out, name, report["date"])))
     return 0
 
