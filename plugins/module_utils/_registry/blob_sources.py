@@ -7,8 +7,6 @@ reported less than was sent) opens it again at that offset. Nothing holds a whol
 
 from __future__ import annotations
 
-import hashlib
-
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -34,28 +32,6 @@ def read_exact(reader, count: int, what: str) -> bytes:
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
-
-
-class StreamHasher:
-    """Hashes a blob's bytes once each, in order, even when an upload re-reads some of them."""
-
-    def __init__(self, algorithm: str) -> None:
-        self.algorithm = algorithm
-        self._hasher = hashlib.new(algorithm)
-        self.upto = 0
-
-    def feed(self, offset: int, data) -> None:
-        end = offset + len(data)
-        if end <= self.upto:
-            return
-        if offset > self.upto:
-            raise RegistryError("internal error: bytes %d-%d hashed before %d" % (offset, end, self.upto))
-        self._hasher.update(memoryview(data)[self.upto - offset:])
-        self.upto = end
-
-    @property
-    def digest(self) -> str:
-        return "%s:%s" % (self.algorithm, self._hasher.hexdigest())
 
 
 class FileSource:

@@ -17,8 +17,8 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    FileSource, StreamHasher)
+from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import FileSource
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import DigestHasher
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -188,7 +188,7 @@ class OciLayout:
     def write_blob_stream(self, digest: str, size: int, source) -> int:
         """Stream a blob from a source into place, hashed as it is written; returns its size."""
         final = self.blob_file(digest)
-        hasher = StreamHasher(digest.split(":", 1)[0])
+        hasher = DigestHasher.for_digest(digest)
         written = 0
         reader = source.open(0)  # before the temp file: a source that cannot open leaves nothing
         fd, temp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=self._blob_dir(digest))
@@ -205,9 +205,10 @@ class OciLayout:
                     written += len(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if written != size or hasher.digest != digest:
+            actual = hasher.digest()
+            if written != size or actual != digest:
                 raise DigestMismatch("%s is %d bytes hashing to %s, not %d bytes hashing to %s"
-                                     % (source.what, written, hasher.digest, size, digest))
+                                     % (source.what, written, actual, size, digest))
             os.chmod(temp, 0o644)
             os.replace(temp, final)
         except OSError as exc:

@@ -12,10 +12,10 @@ import time
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    StreamHasher, read_exact)
+from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import read_exact
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import head_blob
-from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    DigestHasher, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -202,11 +202,12 @@ class Upload:
         self.resumed = 0
         self.restarted = 0
 
-    def _verify(self, hasher: StreamHasher) -> None:
-        if hasher.upto != self.size or hasher.digest != self.digest:
+    def _verify(self, hasher: DigestHasher) -> None:
+        actual = hasher.digest()
+        if hasher.size != self.size or actual != self.digest:
             raise DigestMismatch("%s hashes to %s over %d bytes, not %s over %d bytes: refusing to "
                                  "upload content that does not match its digest"
-                                 % (self.source.what, hasher.digest, hasher.upto, self.digest, self.size))
+                                 % (self.source.what, actual, hasher.size, self.digest, self.size))
 
     def _check_source_ends(self, reader) -> None:
         if reader.read(1):
@@ -226,7 +227,7 @@ class Upload:
             self._check_source_ends(reader)
         finally:
             reader.close()
-        hasher = StreamHasher(self.digest.split(":", 1)[0])
+        hasher = DigestHasher.for_digest(self.digest)
         hasher.feed(0, data)
         self._verify(hasher)
         self.bytes_sent += len(data)
@@ -244,7 +245,7 @@ class Upload:
 
     def _send_chunked(self, location: str) -> None:
         connection = self.connection
-        hasher = StreamHasher(self.digest.split(":", 1)[0])
+        hasher = DigestHasher.for_digest(self.digest)
         offset = 0
         reader = self.source.open(0)
         failures = 0
