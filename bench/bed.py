@@ -82,6 +82,7 @@ class BenchBed:
         self.workdir = workdir or tempfile.mkdtemp(prefix="drc-bench-")
         self.password = "bench-" + os.urandom(8).hex()
         self.blobs: dict = {}
+        self.open_blobs: dict = {}  # label -> layer descriptor in the plain-http registry
 
     def start(self) -> "BenchBed":
         self.pki = Pki(os.path.join(self.workdir, "pki"))
@@ -95,7 +96,8 @@ class BenchBed:
                                         token_server=realm, tls=True).start()
         self.proxy = LatencyProxy(self.registry.url, self.delay, ca_file=self.pki.ca_cert,
                                   tls_pki=self.pki).start()
-        # An open registry on loopback, for module start-up costs without any network or auth.
+        # An open registry on loopback (plain http, no auth): module start-up costs, and blob fetches
+        # where curl is not slowed by TLS.
         self.open_registry = RegistryProcess("open", os.path.join(self.workdir, "open")).start()
         if self.multi_layer_size is not None:
             # The copy benchmark's destination: another token-auth registry (TLS, same token server).
@@ -164,6 +166,11 @@ class BenchBed:
                 return None
             raise
 
+    @property
+    def open_host(self) -> str:
+        """The plain-http registry without auth, on loopback."""
+        return self.open_registry.host
+
     # -- seeding ---------------------------------------------------------------------------------------
     def _seed(self) -> None:
         layout = Layout(os.path.join(self.workdir, "layout"))
@@ -176,18 +183,31 @@ class BenchBed:
                              "multi-" + platform[1]) for i, platform in enumerate(PLATFORMS)]))
         layout.save()
         seeder = Seeder(layout.path, self.registry, "%s:%s" % (USERNAME, self.password))
-        Seeder(layout.path, self.open_registry).copy("small", "bench/r0:t0")
+        open_seeder = Seeder(layout.path, self.open_registry)
+        open_seeder.copy("small", "bench/r0:t0")
         for r in range(REPOSITORIES):
             seeder.copy("small", "bench/r%d:t0" % r)
             self._put_tags("bench/r%d" % r, "t0", ["t%d" % t for t in range(1, TAGS_PER_REPOSITORY)])
         if self.multi_layer_size is not None:
             seeder.copy("multi", "bench/multi:latest")
+        # A tiny blob (the small image's config) in each kind, for a module's start-up on a fetch.
+        self.tiny_blobs = {
+            "tls": json.loads(self._get("bench/r0", "/v2/bench/r0/manifests/t0", {"Accept": OCI_MANIFEST}))["config"],
+            "plain": self._get_open("/v2/bench/r0/manifests/t0", {"Accept": OCI_MANIFEST})["config"]}
         for label in self.blob_sizes:
             seeder.copy(label, "bench/big:%s" % label)
             # skopeo may recompress a layer on the way in: learn what the registry holds.
             manifest = json.loads(self._get("bench/big", "/v2/bench/big/manifests/" + label,
                                             {"Accept": OCI_MANIFEST}))
             self.blobs[label] = manifest["layers"][0]
+            open_seeder.copy(label, "bench/big:%s" % label)
+            self.open_blobs[label] = self._get_open("/v2/bench/big/manifests/" + label,
+                                                    {"Accept": OCI_MANIFEST})["layers"][0]
+
+    def _get_open(self, path: str, headers: dict) -> dict:
+        request = urllib.request.Request("http://%s%s" % (self.open_host, path), headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
 
     def _get(self, repository: str, path: str, headers: dict) -> bytes:
         context = ssl.create_default_context(cafile=self.pki.ca_cert)

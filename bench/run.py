@@ -136,12 +136,24 @@ def check_digests(bed: BenchBed, terms: list, references: list, options: dict) -
 
 
 # -- scenario 2: fetching a large blob ------------------------------------------------------------------
-def fetch_scenario(bed: BenchBed, label: str, reps: int, workdir: str, peers_too: bool = True) -> dict:
-    blob = bed.blobs[label]
+FETCH_KINDS = {"tls": "token-auth registry over TLS, direct", "plain": "plain-http registry without auth, loopback"}
+
+
+def fetch_scenario(bed: BenchBed, label: str, reps: int, workdir: str, peers_too: bool = True,
+                   kind: str = "tls") -> dict:
+    """One blob to a file by each tool, on the token+TLS registry (``tls``) or the plain-http one.
+
+    Module start-up is the median of the same module fetching a tiny blob from the same registry:
+    ``(module - start-up) / curl -o`` is the module's own transfer against curl's.
+    """
+    tls = kind == "tls"
+    blob = (bed.blobs if tls else bed.open_blobs)[label]
     repository = "bench/big"
-    url = "https://%s/v2/%s/blobs/%s" % (bed.local_host, repository, blob["digest"])
+    host = bed.local_host if tls else bed.open_host
+    scheme = "https" if tls else "http"
+    url = "%s://%s/v2/%s/blobs/%s" % (scheme, host, repository, blob["digest"])
     dest = os.path.join(workdir, "blob")
-    options = {"username": USERNAME, "password": bed.password, "ca_path": bed.pki.ca_cert}
+    options = {"username": USERNAME, "password": bed.password, "ca_path": bed.pki.ca_cert} if tls else {}
 
     def clean():
         if os.path.isdir(dest):
@@ -149,33 +161,39 @@ def fetch_scenario(bed: BenchBed, label: str, reps: int, workdir: str, peers_too
         elif os.path.exists(dest):
             os.unlink(dest)
 
-    def curl_header():
-        return "Authorization: Bearer " + bed.token(repository)
+    def curl(*args):
+        tls_args = ["--cacert", bed.pki.ca_cert, "-H", "Authorization: Bearer " + bed.token(repository)] if tls else []
+        return ["curl", "-sf"] + tls_args + list(args) + [url]
 
-    module_args = dict(repository="https://%s/%s" % (bed.local_host, repository), digest=blob["digest"],
-                       dest=dest, **options)
+    def module(digest, repo=repository):
+        args = dict(repository="%s://%s/%s" % (scheme, host, repo), digest=digest, dest=dest, **options)
+        return [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_blob_fetch", "-a",
+                json.dumps(args)]
+
+    tiny = bed.tiny_blobs[kind]
     commands = {
-        "our module (ansible)": lambda: [os.path.join(BIN, "ansible"), "localhost", "-m",
-                                         "drc.registry.registry_blob_fetch", "-a", json.dumps(module_args)],
+        "our module (ansible)": lambda: module(blob["digest"]),
+        "module start-up (tiny blob)": lambda: module(tiny["digest"], "bench/r0"),
         "our client, in-process": lambda: [sys.executable, "-m", "bench.inprocess", "fetch", json.dumps(
-            {"repository": "https://%s/%s" % (bed.local_host, repository), "digest": blob["digest"],
+            {"repository": "%s://%s/%s" % (scheme, host, repository), "digest": blob["digest"],
              "dest": dest, "options": options})],
+        "curl -o (no hashing)": lambda: curl("-o", dest),
     }
     if peers_too:
+        skopeo_src = (["--src-cert-dir", bed.pki.ca_dir, "--src-creds", "%s:%s" % (USERNAME, bed.password)]
+                      if tls else ["--src-tls-verify=false"])
         commands.update({
-            "curl -o (no hashing)": lambda: ["curl", "-sf", "--cacert", bed.pki.ca_cert, "-o", dest, "-H",
-                                             curl_header(), url],
-            "curl | sha256sum": lambda: ["bash", "-c", "curl -sf --cacert '%s' -H '%s' '%s' | sha256sum"
-                                         % (bed.pki.ca_cert, curl_header(), url)],
-            "skopeo copy to dir:": lambda: ["skopeo", "copy", "--quiet", "--src-cert-dir", bed.pki.ca_dir, "--src-creds",
-                                            "%s:%s" % (USERNAME, bed.password),
-                                            "docker://%s/%s:%s" % (bed.local_host, repository, label), "dir:" + dest],
-            "python-dxf pull_blob": lambda: [sys.executable, "-m", "bench.dxf_peer", "fetch", json.dumps(
-                {"host": bed.local_host, "repository": repository, "digest": blob["digest"], "dest": dest,
-                 "username": USERNAME, "password": bed.password, "ca": bed.pki.ca_cert})],
+            "curl | sha256sum": lambda: ["bash", "-c", " ".join("'%s'" % a for a in curl()) + " | sha256sum"],
+            "skopeo copy to dir:": lambda: ["skopeo", "copy", "--quiet"] + skopeo_src + [
+                "docker://%s/%s:%s" % (host, repository, label), "dir:" + dest],
         })
+        if tls:  # python-dxf refuses plain http
+            commands["python-dxf pull_blob"] = lambda: [sys.executable, "-m", "bench.dxf_peer", "fetch", json.dumps(
+                {"host": host, "repository": repository, "digest": blob["digest"], "dest": dest,
+                 "username": USERNAME, "password": bed.password, "ca": bed.pki.ca_cert})]
     seconds = {name: [] for name in commands}
     rss = {name: [] for name in commands}
+    own = []
     for _rep in range(reps):
         for name, command in commands.items():
             clean()
@@ -184,12 +202,33 @@ def fetch_scenario(bed: BenchBed, label: str, reps: int, workdir: str, peers_too
             rss[name].append(result["rss_mib"])
             if name == "curl | sha256sum" and blob["digest"].split(":")[1] not in result["stdout"]:
                 raise RuntimeError("curl | sha256sum got another digest")
+            if name == "our module (ansible)":
+                check_file(dest, blob)
+            if name == "our client, in-process":  # its own time: the fetch, without Python's start-up
+                own.append(json.loads(result["stdout"])["seconds"])
     clean()
     size = blob["size"]
-    return {"blob_bytes": size,
-            "median_seconds": {n: median(s) for n, s in seconds.items()},
+    medians = {n: median(s) for n, s in seconds.items()}
+    curl_o = medians["curl -o (no hashing)"]
+    return {"kind": kind, "blob_bytes": size,
+            "median_seconds": medians,
             "mib_per_second": {n: size / MIB / median(s) for n, s in seconds.items()},
-            "peak_rss_mib": {n: max(r) for n, r in rss.items()}}
+            "peak_rss_mib": {n: max(r) for n, r in rss.items()},
+            "module_startup_seconds": medians["module start-up (tiny blob)"],
+            "ratio_module_less_startup_to_curl_o":
+                (medians["our module (ansible)"] - medians["module start-up (tiny blob)"]) / curl_o,
+            "inprocess_fetch_seconds": median(own),
+            "ratio_inprocess_to_curl_o": median(own) / curl_o}
+
+
+def check_file(path: str, blob: dict) -> None:
+    """The module's file must be the blob, or its timing means nothing."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(8 * MIB), b""):
+            digest.update(chunk)
+    if "sha256:" + digest.hexdigest() != blob["digest"]:
+        raise RuntimeError("the module wrote another blob than %s" % blob["digest"])
 
 
 # -- scenario 3: module start-up overhead -------------------------------------------------------------
@@ -374,6 +413,29 @@ def copy_summary(copies: dict, ping_seconds: float) -> None:
 
 
 # -- report -------------------------------------------------------------------------------------------
+def fetch_markdown(report: dict) -> list:
+    lines = []
+    fetches = [f for key in ("fetch", "fetch_plain") for f in report.get(key, {}).values()]
+    for fetch in fetches:
+        kind = fetch.get("kind", "tls")
+        lines += ["", "### Fetching a %.0f MiB blob to a file (%s)" % (fetch["blob_bytes"] / MIB, FETCH_KINDS[kind]), "",
+                  "| tool | median time | MiB/s | peak RSS |", "|---|---|---|---|"]
+        for name, secs in fetch["median_seconds"].items():
+            row = (name, secs, fetch["mib_per_second"][name], fetch["peak_rss_mib"][name])
+            lines.append("| %s | %.2f s | %.0f | %.0f MiB |" % row)
+    if fetches:
+        lines += ["", "Verified blob → file against `curl -o` (which does not hash), medians of the same run; module "
+                  "start-up is the median of the same module fetching a tiny blob from the same registry; in-process "
+                  "is the client's own fetch time (without the interpreter's start-up and imports):", "",
+                  "| blob | registry | (module − start-up) / curl -o | in-process / curl -o | module start-up |",
+                  "|---|---|---|---|---|"]
+        for fetch in fetches:
+            lines.append("| %.0f MiB | %s | %.2f | %.2f | %.2f s |" % (
+                fetch["blob_bytes"] / MIB, fetch.get("kind", "tls"), fetch["ratio_module_less_startup_to_curl_o"],
+                fetch["ratio_inprocess_to_curl_o"], fetch["module_startup_seconds"]))
+    return lines
+
+
 def markdown(report: dict) -> str:
     lines = ["Benchmarks of %s on %s (%s, %d cores), delay %.0f ms each way, %d repetitions, medians."
              % (report["date"], report["machine"]["platform"], report["machine"]["processor"] or "cpu",
@@ -394,12 +456,7 @@ def markdown(report: dict) -> str:
                 s["python-dxf per reference"], row["ratio_lookup_to_skopeo"], row["ratio_lookup_to_dxf"],
                 total("lookup in ansible-playbook"), total("skopeo inspect per reference"),
                 total("python-dxf per reference")))
-    for label, fetch in report["fetch"].items():
-        lines += ["", "### Fetching a %.0f MiB blob to a file (token-auth registry, direct)" % (fetch["blob_bytes"] / MIB), "",
-                  "| tool | median time | MiB/s | peak RSS |", "|---|---|---|---|"]
-        for name, secs in fetch["median_seconds"].items():
-            row = (name, secs, fetch["mib_per_second"][name], fetch["peak_rss_mib"][name])
-            lines.append("| %s | %.2f s | %.0f | %.0f MiB |" % row)
+    lines += fetch_markdown(report)
     start = report["startup"]
     if start:
         lines += ["", "### Start-up", "", "| command | median |", "|---|---|"]
@@ -491,6 +548,8 @@ def main(argv=None) -> int:
             "machine": {"platform": platform.platform(), "processor": platform.processor(), "cores": os.cpu_count()},
             "resolve": resolve_scenario(bed, counts, reps, workdir) if "resolve" in only else [],
             "fetch": {label: fetch_scenario(bed, label, reps, workdir) for label in sizes} if "fetch" in only else {},
+            "fetch_plain": ({label: fetch_scenario(bed, label, reps, workdir, kind="plain") for label in sizes}
+                            if "fetch" in only else {}),
             "startup": startup_scenario(bed, max(reps, 3) if not args.quick else 1) if "startup" in only else None,
         }
         if "copy" in only:

@@ -26,11 +26,17 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
                 assert counts["registry"] >= row["references"], (name, counts)
         assert not math.isnan(row["ratio_lookup_to_skopeo"])
     fetch = report["fetch"]["8m"]
-    assert set(fetch["peak_rss_mib"]) == {"our module (ansible)", "our client, in-process", "curl -o (no hashing)",
-                                          "curl | sha256sum", "skopeo copy to dir:", "python-dxf pull_blob"}
-    assert all(v > 0 for v in fetch["peak_rss_mib"].values())
+    ours = {"our module (ansible)", "module start-up (tiny blob)", "our client, in-process", "curl -o (no hashing)",
+            "curl | sha256sum", "skopeo copy to dir:"}
+    assert set(fetch["peak_rss_mib"]) == ours | {"python-dxf pull_blob"}
+    assert set(report["fetch_plain"]["8m"]["peak_rss_mib"]) == ours  # python-dxf refuses plain http
+    for fetch in (report["fetch"]["8m"], report["fetch_plain"]["8m"]):
+        assert all(v > 0 for v in fetch["peak_rss_mib"].values())
+        assert not math.isnan(fetch["ratio_module_less_startup_to_curl_o"]) and fetch["ratio_inprocess_to_curl_o"] > 0
     assert report["startup"]["median_seconds"]["ansible.builtin.ping"] > 0
-    assert "| our module (ansible) |" in (tmp_path / "quick.md").read_text()
+    text = (tmp_path / "quick.md").read_text()
+    assert "| our module (ansible) |" in text and "(module − start-up) / curl -o" in text
+    assert "| 8 MiB | plain |" in text and "| 8 MiB | tls |" in text
     copies = report["copy"]
     assert [(row["kind"], row["image"]) for row in copies["rows"]] == [
         (kind, image) for kind in ("registry to registry", "registry to oci:", "oci: to registry")
@@ -52,4 +58,5 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
                  if rect.get("class") == "bar"]
     assert set(scenarios) == {"resolve", "fetch", "startup", "copy"}
     assert scenarios.count("copy") == 2 * len(copies["rows"])
-    assert scenarios.count("fetch") >= len(report["fetch"])
+    # a fetch bar against each peer that hashes too, on both registry kinds
+    assert scenarios.count("fetch") >= 3 * (len(report["fetch"]) + len(report["fetch_plain"]))

@@ -7,7 +7,6 @@ reported less than was sent) opens it again at that offset. Nothing holds a whol
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 
@@ -127,28 +126,6 @@ class RangeStream:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-
-
-class StreamHasher:
-    """Hashes a blob's bytes once each, in order, even when an upload re-reads some of them."""
-
-    def __init__(self, algorithm: str) -> None:
-        self.algorithm = algorithm
-        self._hasher = hashlib.new(algorithm)
-        self.upto = 0
-
-    def feed(self, offset: int, data) -> None:
-        end = offset + len(data)
-        if end <= self.upto:
-            return
-        if offset > self.upto:
-            raise RegistryError("internal error: bytes %d-%d hashed before %d" % (offset, end, self.upto))
-        self._hasher.update(memoryview(data)[self.upto - offset:])
-        self.upto = end
-
-    @property
-    def digest(self) -> str:
-        return "%s:%s" % (self.algorithm, self._hasher.hexdigest())
 
 
 class FileSource:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
-    DigestHasher, digest_of, parse_decimal_header)
+    ThreadedHasher, digest_of, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -19,7 +19,10 @@ except ImportError:  # the adapters report the missing library first
     READ_ERRORS = (OSError,)
 
 MAX_CONFIG_SIZE = 16 * 1024 * 1024
+# A blob streams in reads of this size, straight from the connection; each one is hashed on a second
+# thread (a queue of HASH_QUEUE of them: bounded memory) while it is written with one system call.
 BLOB_CHUNK = 1024 * 1024
+HASH_QUEUE = 4
 
 
 def blob_path(repository: str, digest: str) -> str:
@@ -95,8 +98,16 @@ def _write(out, chunk: bytes, digest: str) -> None:
 
 def _stream_into(response, out, hasher, written: int, limit: int, digest: str,
                  limit_given: bool) -> int:
-    """Copy one response body to ``out``; read errors propagate, bytes past ``limit`` are refused."""
-    for chunk in response.raw.stream(BLOB_CHUNK, decode_content=False):
+    """Copy one response body to ``out``; read errors propagate, bytes past ``limit`` are refused.
+
+    Each read asks for at most one byte past ``limit``: a longer body is refused before anything
+    past the limit is hashed or written, and never read further.
+    """
+    raw = response.raw
+    while True:
+        chunk = raw.read(min(BLOB_CHUNK, limit - written + 1), decode_content=False)
+        if not chunk:
+            return written
         if written + len(chunk) > limit:
             response.close()
             raise DigestMismatch("blob %s is larger than the %d bytes %s" % (
@@ -104,7 +115,14 @@ def _stream_into(response, out, hasher, written: int, limit: int, digest: str,
         hasher.update(chunk)
         _write(out, chunk, digest)
         written += len(chunk)
-    return written
+
+
+def _new_hasher(digest: str, hashers: list) -> ThreadedHasher:
+    """A hashing thread for a download starting (again); the one it replaces is stopped."""
+    if hashers:
+        hashers[-1].close()
+    hashers.append(ThreadedHasher.for_digest(digest, depth=HASH_QUEUE))
+    return hashers[-1]
 
 
 def fetch_blob(connection, repository: str, digest: str, out, expected_size: int | None = None) -> int:
@@ -115,7 +133,16 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
     it; a server that ignores Range makes the download start over. Raises on any mismatch.
     """
     validate_digest(digest)
-    hasher = DigestHasher.for_digest(digest)
+    hashers: list = []
+    try:
+        return _fetch(connection, repository, digest, out, expected_size, hashers)
+    finally:
+        for hasher in hashers:  # every hashing thread stops, on every path (KeyboardInterrupt too)
+            hasher.close()
+
+
+def _fetch(connection, repository: str, digest: str, out, expected_size: int | None, hashers: list) -> int:
+    hasher = _new_hasher(digest, hashers)
     written = _already_written(out, hasher, expected_size)
     interruptions = 0
     limit = expected_size
@@ -132,13 +159,13 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
             release(response)
             out.seek(0)
             out.truncate()
-            hasher, written = DigestHasher.for_digest(digest), 0
+            hasher, written = _new_hasher(digest, hashers), 0
             continue
         if written and not _resumes_at(response, written):
             connection.log("the server ignored Range; downloading %s from the start" % digest)
             out.seek(0)
             out.truncate()
-            hasher, written = DigestHasher.for_digest(digest), 0
+            hasher, written = _new_hasher(digest, hashers), 0
         if limit is None:
             limit = _declared_size(response) if response.status_code == 200 else _range_total(response)
         if limit is None:
@@ -154,6 +181,9 @@ def fetch_blob(connection, repository: str, digest: str, out, expected_size: int
         except READ_ERRORS as exc:
             response.close()
             written = out.tell()  # what reached the file (and the hasher) before the break
+            if written != hasher.size:
+                raise RegistryError("internal error: %d bytes of blob %s written, %d hashed"
+                                    % (written, digest, hasher.size))
             if interruptions >= max(connection.retries, 1):
                 raise RegistryError("GET %s failed: the download was interrupted %d times, "
                                     "last after %d bytes (%s)" % (

@@ -8,9 +8,11 @@ trailing newline.
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
+import threading
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError, RegistryError
 
 # The OCI grammar: algorithm ":" encoded, the algorithm lowercase components joined by [+._-].
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
@@ -27,6 +29,10 @@ _HTTP_OWS = " \t"
 
 class InvalidDigest(InputError):
     """A digest that breaks the grammar or uses an algorithm we cannot verify."""
+
+
+class InternalError(RegistryError):
+    """A bug of ours (a hasher fed out of order or after its end), reported rather than hidden."""
 
 
 def shown(value, limit: int = 200) -> str:
@@ -72,38 +78,134 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     if algorithm not in DIGEST_HEX_LENGTHS:
         raise InvalidDigest("digest algorithm %r is not supported (use one of %s)"
                             % (algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS))))
-    return "%s:%s" % (algorithm, hashlib.new(algorithm, data).hexdigest())
+    hasher = _hasher_for(algorithm)
+    hasher.update(data)
+    return "%s:%s" % (algorithm, hasher.hexdigest())
 
 
 def sha256_digest(data: bytes) -> str:
     return digest_of(data, "sha256")
 
 
+def _hasher_for(algorithm: str):
+    if algorithm not in DIGEST_HEX_LENGTHS:
+        raise InvalidDigest("digest algorithm %r is not supported (use one of %s)"
+                            % (algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS))))
+    return hashlib.new(algorithm)
+
+
 class DigestHasher:
-    """Hash a stream as it arrives; ``digest()`` gives ``algorithm:hex``, ``size`` the byte count."""
+    """Hash a stream as it arrives; ``digest()`` gives ``algorithm:hex``, ``size`` the byte count.
+
+    ``feed(offset, data)`` is for a reader that may go back (an upload re-reading what a registry
+    lost): each byte is hashed once, in order. ``close()`` does nothing here; callers close every
+    hasher so that a ``ThreadedHasher`` can stand in.
+    """
 
     def __init__(self, algorithm: str = "sha256") -> None:
-        if algorithm not in DIGEST_HEX_LENGTHS:
-            raise InvalidDigest("digest algorithm %r is not supported (use one of %s)"
-                                % (algorithm, ", ".join(sorted(DIGEST_HEX_LENGTHS))))
+        self._hash = _hasher_for(algorithm)
         self.algorithm = algorithm
-        self._hash = hashlib.new(algorithm)
         self.size = 0
 
     @classmethod
-    def for_digest(cls, digest: str) -> "DigestHasher":
+    def for_digest(cls, digest: str, **kwargs) -> "DigestHasher":
         """A hasher of the algorithm of an expected digest (validated first)."""
-        return cls(algorithm_of(validate_digest(digest)))
+        return cls(algorithm_of(validate_digest(digest)), **kwargs)
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk) -> None:
         self._hash.update(chunk)
         self.size += len(chunk)
+
+    def feed(self, offset: int, data) -> None:
+        """Hash the part of ``data`` (which starts at ``offset`` in the stream) not hashed yet."""
+        end = offset + len(data)
+        if end <= self.size:
+            return
+        if offset > self.size:
+            raise InternalError("internal error: bytes %d-%d hashed before %d" % (offset, end, self.size))
+        self.update(memoryview(data)[self.size - offset:] if offset < self.size else data)
 
     def digest(self) -> str:
         return "%s:%s" % (self.algorithm, self._hash.hexdigest())
 
     def matches(self, expected: str) -> bool:
         return self.digest() == expected
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class ThreadedHasher(DigestHasher):
+    """A DigestHasher whose hashing runs on a second thread, overlapping the caller's reads and writes.
+
+    ``update`` hands the chunk to the thread through a queue of ``depth`` chunks (it blocks when the
+    queue is full: memory stays bounded) and returns. The chunk must not change afterwards: pass
+    ``bytes``, or a buffer the caller never reuses. ``digest()`` waits for the queue to drain and
+    stops the thread; ``close()`` stops it without hashing what is queued, and must be called on
+    every path (``with`` does); the thread is a daemon besides, so it never keeps the process alive.
+    An exception on the thread is raised in the caller by the next ``update`` and by ``digest``.
+    """
+
+    _STOP = object()
+
+    def __init__(self, algorithm: str = "sha256", depth: int = 4) -> None:
+        super().__init__(algorithm)
+        self._queue: queue.Queue = queue.Queue(max(depth, 1))
+        self._failure: BaseException | None = None
+        self._discard = False
+        self._digest: str | None = None
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, name="drc-registry-hasher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is self._STOP:
+                return
+            if self._discard or self._failure is not None:
+                continue  # keep draining: a producer never blocks on a dead consumer
+            try:
+                self._hash.update(chunk)
+            except BaseException as exc:  # raised in the caller, not lost on this thread
+                self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:  # sticky: a hasher that failed never gives a digest
+            self._discard = True
+            raise self._failure
+
+    def update(self, chunk) -> None:
+        self._raise_failure()
+        if self._thread is None:
+            raise InternalError("internal error: a %s hasher updated after its digest or close" % self.algorithm)
+        if len(chunk):
+            self._queue.put(chunk)
+            self.size += len(chunk)
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(self._STOP)  # the thread drains the queue, so this never blocks for long
+            thread, self._thread = self._thread, None
+            thread.join()
+
+    def digest(self) -> str:
+        if self._digest is None:
+            self._stop()
+            self._raise_failure()
+            self._digest = "%s:%s" % (self.algorithm, self._hash.hexdigest())
+        return self._digest
+
+    def close(self) -> None:
+        """Stop the thread now, dropping what is queued (the cleanup path: raises nothing)."""
+        self._discard = True
+        self._stop()
 
 
 def parse_decimal_header(value, max_digits: int = MAX_DECIMAL_DIGITS) -> int | None:

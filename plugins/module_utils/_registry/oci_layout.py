@@ -18,7 +18,8 @@ import tarfile
 import tempfile
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    FileSource, RangeStream, SourceFailed, StreamHasher)
+    FileSource, RangeStream, SourceFailed)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import DigestHasher
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -191,7 +192,7 @@ class OciLayout:
         The source is read and hashed on a reader thread a few buffers ahead of the writes.
         """
         final = self.blob_file(digest)
-        hasher = StreamHasher(digest.split(":", 1)[0])
+        hasher = DigestHasher.for_digest(digest)
         written = 0
         reader = source.open(0)  # before the temp file: a source that cannot open leaves nothing
         stream = RangeStream(reader, 0, size, hasher, source.what)
@@ -205,9 +206,10 @@ class OciLayout:
                     raise DigestMismatch("%s is larger than its declared %d bytes" % (source.what, size))
                 handle.flush()
                 os.fsync(handle.fileno())
-            if written != size or hasher.digest != digest:
+            actual = hasher.digest()
+            if written != size or actual != digest:
                 raise DigestMismatch("%s is %d bytes hashing to %s, not %d bytes hashing to %s"
-                                     % (source.what, written, hasher.digest, size, digest))
+                                     % (source.what, written, actual, size, digest))
             os.chmod(temp, 0o644)
             os.replace(temp, final)
         except SourceFailed as exc:

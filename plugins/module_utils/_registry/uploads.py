@@ -13,9 +13,10 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit, parse_qsl
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    RangeStream, SourceFailed, StreamHasher, read_exact)
+    RangeStream, SourceFailed, read_exact)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import head_blob
-from ansible_collections.drc.registry.plugins.module_utils._registry.digests import parse_decimal_header
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    DigestHasher, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -210,11 +211,12 @@ class Upload:
         self.resumed = 0
         self.restarted = 0
 
-    def _verify(self, hasher: StreamHasher) -> None:
-        if hasher.upto != self.size or hasher.digest != self.digest:
+    def _verify(self, hasher: DigestHasher) -> None:
+        actual = hasher.digest()
+        if hasher.size != self.size or actual != self.digest:
             raise DigestMismatch("%s hashes to %s over %d bytes, not %s over %d bytes: refusing to "
                                  "upload content that does not match its digest"
-                                 % (self.source.what, hasher.digest, hasher.upto, self.digest, self.size))
+                                 % (self.source.what, actual, hasher.size, self.digest, self.size))
 
     def _check_source_ends(self, reader) -> None:
         if reader.read(1):
@@ -234,7 +236,7 @@ class Upload:
             self._check_source_ends(reader)
         finally:
             reader.close()
-        hasher = StreamHasher(self.digest.split(":", 1)[0])
+        hasher = DigestHasher.for_digest(self.digest)
         hasher.feed(0, data)
         self._verify(hasher)
         self.bytes_sent += len(data)
@@ -261,7 +263,7 @@ class Upload:
         sent) is read again from the source, from the byte the registry reports.
         """
         connection = self.connection
-        hasher = StreamHasher(self.digest.split(":", 1)[0])
+        hasher = DigestHasher.for_digest(self.digest)
         reader = self.source.open(0)
         position = 0  # where the reader stands
         failures = 0
@@ -302,9 +304,9 @@ class Upload:
                         stream.close()
                         position = stream.position
                         self.bytes_sent += stream.consumed
-                    if reported > hasher.upto:
+                    if reported > hasher.size:
                         raise RegistryError("the registry reports %d bytes of %s received, more than "
-                                            "the %d sent" % (reported, self.digest, hasher.upto))
+                                            "the %d sent" % (reported, self.digest, hasher.size))
                     if reported == end:
                         break
                     if start <= reported < end:

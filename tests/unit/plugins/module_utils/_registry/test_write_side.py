@@ -12,8 +12,9 @@ import tarfile
 
 import pytest
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    BytesSource, StreamHasher)
+from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import BytesSource
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    DigestHasher, ThreadedHasher)
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions, RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
@@ -50,14 +51,18 @@ def test_with_query_keeps_the_registrys_state():
     assert url == "http://r/v2/a/blobs/uploads/u?_state=abc%3D&x=1&digest=sha256%3A00"
 
 
-def test_stream_hasher_hashes_each_byte_once_in_order():
-    hasher = StreamHasher("sha256")
+@pytest.mark.parametrize("threaded", [False, True])
+def test_stream_hasher_hashes_each_byte_once_in_order(threaded):
+    hasher = ThreadedHasher("sha256") if threaded else DigestHasher("sha256")
     hasher.feed(0, b"abcdef")
     hasher.feed(3, b"defgh")  # re-read overlap: only "gh" is new
     hasher.feed(8, b"")
-    assert hasher.digest == sha256(b"abcdefgh") and hasher.upto == 8
+    hasher.feed(2, b"cd")  # all hashed already
+    assert hasher.size == 8
     with pytest.raises(RegistryError):
         hasher.feed(10, b"x")  # a gap is a bug, never silently hashed
+    assert hasher.digest() == sha256(b"abcdefgh")
+    hasher.close()
 
 
 @pytest.mark.parametrize("task, override, expected", [
