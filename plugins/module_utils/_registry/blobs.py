@@ -105,7 +105,8 @@ def _stream_into(response, out, hasher, written: int, limit: int, digest: str,
     """
     raw = response.raw
     while True:
-        chunk = raw.read(min(BLOB_CHUNK, limit - written + 1), decode_content=False)
+        # at least one byte: a part file already past the limit (a resumed run) is refused at once
+        chunk = raw.read(max(1, min(BLOB_CHUNK, limit - written + 1)), decode_content=False)
         if not chunk:
             return written
         if written + len(chunk) > limit:

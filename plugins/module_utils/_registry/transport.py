@@ -216,6 +216,12 @@ def tls_context(validate_certs: bool = True, ca_path: str | None = None,
     return context
 
 
+# requests 2.32 added the hook that lets an adapter hand urllib3 its own SSLContext. On older
+# requests (distribution packages: 2.25 to 2.31) the adapter would be silently bypassed, and
+# ca_path, validate_certs and client_cert with it: there, every request carries them as before.
+SHARED_CONTEXT = hasattr(HTTPAdapter, "build_connection_pool_key_attributes")
+
+
 class SharedContextAdapter(HTTPAdapter):
     """An HTTPAdapter whose https connections all use one SSLContext, built on first use.
 
@@ -262,13 +268,22 @@ class Transport:
         session = requests.Session()
         # One SSLContext for every connection (tls_context: ca_path, or requests' CA bundle; never
         # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE from the environment, which would replace ca_path).
-        adapter = SharedContextAdapter(
-            lambda: tls_context(validate_certs, ca_path, client_cert, client_key),
-            pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+        pool = dict(pool_connections=4, pool_maxsize=max(pool_size, 4), max_retries=0)
+        self._check_tls_files = None
+        if SHARED_CONTEXT:
+            adapter = SharedContextAdapter(
+                lambda: tls_context(validate_certs, ca_path, client_cert, client_key), **pool)
+            self.verify = bool(validate_certs)
+        else:
+            # Passed with every request: an explicit verify wins over REQUESTS_CA_BUNDLE.
+            adapter = HTTPAdapter(**pool)
+            self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+            if client_cert:
+                session.cert = (client_cert, client_key) if client_key else client_cert
+            self._check_tls_files = lambda: tls_context(validate_certs, ca_path, client_cert, client_key)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         self.adapter = adapter
-        self.verify = bool(validate_certs)
         session.headers["User-Agent"] = USER_AGENT
         # The environment is read once per origin (proxies), not on every request; and ~/.netrc
         # never adds credentials of its own, to the registry or to a host a redirect points at.
@@ -294,6 +309,9 @@ class Transport:
         ``Authorization`` in ``headers`` goes only to the origin of ``credential_url`` (default:
         ``url``). Returns the final requests.Response; the caller closes streamed ones.
         """
+        if self._check_tls_files is not None and (url.lower().startswith("https:") or self.session.cert):
+            self._check_tls_files()  # requests before 2.32 would raise a bare OSError for a missing file
+            self._check_tls_files = None
         attempt = 0
         while True:
             try:

@@ -8,6 +8,7 @@ import io
 
 import pytest
 import requests
+import urllib3
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import fetch_blob
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
@@ -57,6 +58,37 @@ def test_blob_larger_than_expected_is_refused_while_streaming():
             fetch_blob(client, "app", digest(BLOB), out, expected_size=1000)
     # at most one chunk past the limit, never the whole 8 MiB
     assert len(out.getvalue()) < 2 * MIB
+
+
+def test_a_part_file_longer_than_the_declared_total_is_refused_without_reading_the_body():
+    """A resumed run whose part file is already past the total the server now declares: refused
+    at once, reading at most one byte of the 8 MiB body (a negative read would take it all)."""
+    reads = []
+
+    def answer(request):
+        if request.path == "/v2/":
+            return Reply(200)
+        if request.method == "GET" and request.headers.get("Range") == "bytes=10-":
+            return Reply(206, {"Content-Range": "bytes 10-20/5"}, BLOB)
+        return None
+
+    out = io.BytesIO(b"0123456789")  # left by an earlier, killed run; no size given
+    with HostileServer(answer) as server:
+        client = client_for("http://%s/app" % server.host, retries=0)
+        original = urllib3.response.HTTPResponse.read
+
+        def counting_read(self, amt=None, *args, **kwargs):
+            reads.append(amt)
+            return original(self, amt, *args, **kwargs)
+
+        urllib3.response.HTTPResponse.read = counting_read
+        try:
+            with pytest.raises(RegistryError, match="larger than the 5 bytes declared"):
+                fetch_blob(client, "app", digest(BLOB), out)
+        finally:
+            urllib3.response.HTTPResponse.read = original
+    # the body was read one byte at a time, never with a negative amount (urllib3: everything)
+    assert 1 in reads and all(amount is not None and amount > 0 for amount in reads), reads
 
 
 def test_blob_smaller_than_expected_is_refused():

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ansible_collections.drc.registry.plugins.module_utils._registry import transport as transport_module
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import Transport, release
 from tests.testbed.hostile import HostileServer, Reply
@@ -44,6 +45,15 @@ def issue(directory, name: str, dns_names: list, ca=None) -> types.SimpleNamespa
                                            serialization.NoEncryption()))
     return types.SimpleNamespace(subject=cert.subject, key=key, cert=str(cert_path), key_path=str(key_path),
                                  server_cert=str(cert_path), server_key=str(key_path))
+
+
+@pytest.fixture(params=["shared context", "requests before 2.32"])
+def either_way(request, monkeypatch):
+    """The TLS rules hold with the shared context and with the per-request settings that requests
+    older than 2.32 (which cannot take an adapter's context) get instead."""
+    if request.param != "shared context":
+        monkeypatch.setattr(transport_module, "SHARED_CONTEXT", False)
+    return request.param
 
 
 def ok(request):
@@ -89,7 +99,7 @@ def test_every_connection_uses_the_one_context(tmp_path):
     assert contexts == {id(transport.adapter.ssl_context())}
 
 
-def test_the_host_name_is_checked(tmp_path):
+def test_the_host_name_is_checked(tmp_path, either_way):
     """A certificate from the trusted CA, but for another name, is refused."""
     ca = issue(tmp_path, "test-ca", [])
     leaf = issue(tmp_path, "elsewhere", ["registry.example"], ca=ca)
@@ -98,7 +108,7 @@ def test_the_host_name_is_checked(tmp_path):
             Transport(ca_path=ca.cert, retries=0).request("GET", server.url + "/v2/")
 
 
-def test_the_client_certificate_is_presented(tmp_path):
+def test_the_client_certificate_is_presented(tmp_path, either_way):
     pki = Pki(str(tmp_path / "pki"))
     client_ca = issue(tmp_path, "client-ca", [])
     client = issue(tmp_path, "client", [], ca=client_ca)
@@ -113,7 +123,7 @@ def test_the_client_certificate_is_presented(tmp_path):
             Transport(ca_path=pki.ca_cert, retries=0).request("GET", server.url + "/v2/")
 
 
-def test_a_missing_ca_file_is_a_clear_error(tmp_path):
+def test_a_missing_ca_file_is_a_clear_error(tmp_path, either_way):
     pki = Pki(str(tmp_path / "pki"))
     missing = str(tmp_path / "no-such-ca.crt")
     with HostileServer(ok, tls_pki=pki) as server:
@@ -122,7 +132,7 @@ def test_a_missing_ca_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
-def test_validate_certs_false_accepts_an_unknown_ca(tmp_path):
+def test_validate_certs_false_accepts_an_unknown_ca(tmp_path, either_way):
     pki = Pki(str(tmp_path / "pki"))
     with HostileServer(ok, tls_pki=pki) as server:
         assert Transport(validate_certs=False, retries=0).request("GET", server.url + "/v2/").status_code == 200
