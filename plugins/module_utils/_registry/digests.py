@@ -102,10 +102,14 @@ class DigestHasher:
     hasher so that a ``ThreadedHasher`` can stand in.
     """
 
+    # feed() keeps the hash state at least every CHECKPOINT_EVERY bytes, for rewind().
+    CHECKPOINT_EVERY = 1024 * 1024
+
     def __init__(self, algorithm: str = "sha256") -> None:
         self._hash = _hasher_for(algorithm)
         self.algorithm = algorithm
         self.size = 0
+        self._checkpoints = [(0, self._hash.copy())]
 
     @classmethod
     def for_digest(cls, digest: str, **kwargs) -> "DigestHasher":
@@ -124,6 +128,20 @@ class DigestHasher:
         if offset > self.size:
             raise InternalError("internal error: bytes %d-%d hashed before %d" % (offset, end, self.size))
         self.update(memoryview(data)[self.size - offset:] if offset < self.size else data)
+        if self.size - self._checkpoints[-1][0] >= self.CHECKPOINT_EVERY:
+            self._checkpoints.append((self.size, self._hash.copy()))
+
+    def rewind(self, offset: int) -> int:
+        """Go back to the last checkpoint at or before ``offset``; returns its position.
+
+        For an upload resumed at ``offset``: bytes from the returned position on are hashed again
+        as they are re-read, so the digest covers what is sent now, not what was read ahead before.
+        """
+        while self._checkpoints[-1][0] > offset:
+            self._checkpoints.pop()
+        self.size, state = self._checkpoints[-1]
+        self._hash = state.copy()
+        return self.size
 
     def digest(self) -> str:
         return "%s:%s" % (self.algorithm, self._hash.hexdigest())

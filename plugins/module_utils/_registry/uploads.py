@@ -278,6 +278,14 @@ class Upload:
                     if rounds > max(connection.retries, 1) + 2:
                         raise RegistryError("the registry keeps reporting %d of the %d bytes of %s sent "
                                             "to %s; giving up" % (received, end, self.digest, self.repository))
+                    if received < hasher.size:
+                        # Sending again what was read (and hashed) ahead: hash it again as re-read,
+                        # from the last checkpoint, so the digest checks the bytes sent now.
+                        reader.close()
+                        position = hasher.rewind(received)
+                        reader = self.source.open(position)
+                        hasher.feed(position, read_exact(reader, received - position, self.source.what))
+                        position = received
                     if position != received:
                         reader.close()
                         reader = self.source.open(received)

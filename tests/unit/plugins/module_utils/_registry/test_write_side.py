@@ -395,6 +395,71 @@ def test_a_streamed_patch_cut_short_is_resumed_from_the_registrys_range():
     assert result["resumed"] == 1 and result["bytes"] == 2 * len(data) - MIB
 
 
+class ChangingSource:
+    """The blob at the first open; other bytes at every later one (a layout file rewritten, or a
+    source registry answering Range requests with something else)."""
+
+    what = "a changing source"
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.opens = data, 0
+
+    def open(self, offset: int):
+        self.opens += 1
+        data = self.data if self.opens == 1 else bytes(b ^ 0xFF for b in self.data)
+        handle = io.BytesIO(data)
+        handle.seek(offset)
+        return handle
+
+
+@pytest.mark.parametrize("kept", [MIB, MIB + 12345])
+def test_bytes_read_again_after_a_failed_patch_are_hashed_again(kept):
+    """The first PATCH fails after the registry kept some bytes; the source, read again for the
+    rest, gives other bytes than it did the first time: what would be sent no longer hashes to
+    the digest, so the upload is refused and never completed (the bytes read ahead and hashed the
+    first time do not stand in for the ones sent now)."""
+    data = os.urandom(6 * MIB)
+    script = ScriptedUploads()
+    failed = {"done": False}
+
+    def answer(request):
+        if request.method == "PATCH" and not failed["done"]:
+            failed["done"] = True
+            script.received = bytearray(request.body[:kept])
+            return Reply(500)
+        return script(request)
+
+    source = ChangingSource(data)
+    with HostileServer(answer) as server:
+        with pytest.raises(DigestMismatch, match="refusing to upload content that does not match"):
+            push_blob(connect(server), "a", sha256(data), len(data), source)
+        methods = [r.method for r in server.requests if "/blobs/" in r.path]
+    assert source.opens >= 2 and "PUT" not in methods and methods[-1] == "DELETE"
+
+
+def test_a_resume_inside_a_checkpoint_interval_still_uploads_the_right_bytes():
+    """Resumed at a byte between two hash checkpoints: the bytes from the checkpoint to there are
+    read again and hashed, not sent; the upload completes with exactly the blob."""
+    data = os.urandom(6 * MIB)
+    script = ScriptedUploads()
+    failed = {"done": False}
+    kept = 2 * MIB + 777
+
+    def answer(request):
+        if request.method == "PATCH" and not failed["done"]:
+            failed["done"] = True
+            script.received = bytearray(request.body[:kept])
+            return Reply(500)
+        return script(request)
+
+    with HostileServer(answer) as server:
+        result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
+        ranges = [r.headers["Content-Range"] for r in server.requests if r.method == "PATCH"]
+    assert bytes(script.received) == data
+    assert ranges == ["0-%d" % (len(data) - 1), "%d-%d" % (kept, len(data) - 1)]
+    assert result["resumed"] == 1
+
+
 def test_a_source_failing_while_streaming_cancels_the_upload():
     """The source breaks in the middle of the PATCH: its error is reported (not the registry's),
     the session is cancelled, nothing is completed."""
