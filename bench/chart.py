@@ -97,8 +97,8 @@ def svg(report: dict) -> str:
            'font-family="sans-serif" font-size="12">' % (WIDTH, height, WIDTH, height),
            '<rect x="0" y="0" width="%d" height="%d" fill="white"/>' % (WIDTH, height),
            '<text x="10" y="22" font-size="15" font-weight="bold">%s</text>' % escape(
-               "drc.registry against its peers, %s (%d repetitions, medians)" % (report.get("date", ""),
-                                                                                report.get("reps", 0))),
+               "drc.registry against its peers, %s (%d repetitions, medians)"
+               % (report.get("date", ""), report.get("reps", 0))),
            '<text x="10" y="42" fill="#444">%s</text>' % escape(
                "Ratio ours/peer, log scale: left of 1 = ours faster. Tick = the issue's target; "
                "green = met, red = missed, grey = no target."),

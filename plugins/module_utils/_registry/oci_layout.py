@@ -216,8 +216,8 @@ class OciLayout:
             _remove(temp)
             if isinstance(exc.error, RegistryError):
                 raise exc.error
-            raise RegistryError("cannot read %s: %s" % (source.what, getattr(exc.error, "strerror", None)
-                                                         or exc.error))
+            reason = getattr(exc.error, "strerror", None) or exc.error
+            raise RegistryError("cannot read %s: %s" % (source.what, reason))
         except OSError as exc:
             _remove(temp)
             raise RegistryError("writing %s failed: %s" % (final, exc.strerror or exc))

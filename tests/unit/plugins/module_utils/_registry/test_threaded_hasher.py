@@ -76,7 +76,7 @@ def test_digest_stops_the_thread_and_no_update_comes_after():
 def test_the_thread_stops_when_the_producer_fails():
     with pytest.raises(ValueError):
         with ThreadedHasher("sha256", depth=2) as hasher:
-            for _ in range(8):
+            for _round in range(8):
                 hasher.update(DATA)
             assert hasher_threads()  # it was running
             raise ValueError("the producer's read failed")
@@ -107,7 +107,7 @@ def test_an_exception_on_the_thread_surfaces_in_the_caller(then):
             if then == "digest":
                 hasher.digest()
             else:
-                for _ in range(100):  # the thread fails soon; an update after that raises
+                for _attempt in range(100):  # the thread fails soon; an update after that raises
                     hasher.update(b"more")
                     threading.Event().wait(0.01)
         with pytest.raises(TypeError):  # sticky: a failed hasher never gives a digest

@@ -85,7 +85,7 @@ def test_every_connection_uses_the_one_context(tmp_path):
                 release(response)
             except Exception as exc:  # reported below
                 errors.append(exc)
-        threads = [threading.Thread(target=one) for _ in range(4)]
+        threads = [threading.Thread(target=one) for _index in range(4)]
         for thread in threads:
             thread.start()
         go.set()
