@@ -373,19 +373,25 @@ def test_a_large_blob_goes_in_one_streamed_patch():
     assert patches[0].headers["Content-Range"] == "0-%d" % (len(data) - 1)
 
 
-def test_a_streamed_patch_cut_short_is_resumed_from_the_registrys_range():
-    """The registry keeps the first MiB of the one PATCH and fails it: the status GET says so,
-    and a second PATCH sends the rest, the source read again from there."""
-    data = os.urandom(6 * MIB)
-    script = ScriptedUploads()
+def first_patch_fails(script: ScriptedUploads, kept: int):
+    """The scripted registry, except that the first PATCH keeps ``kept`` bytes and fails (500)."""
     failed = {"done": False}
 
     def answer(request):
         if request.method == "PATCH" and not failed["done"]:
             failed["done"] = True
-            script.received = bytearray(request.body[:MIB])
+            script.received = bytearray(request.body[:kept])
             return Reply(500)
         return script(request)
+    return answer
+
+
+def test_a_streamed_patch_cut_short_is_resumed_from_the_registrys_range():
+    """The registry keeps the first MiB of the one PATCH and fails it: the status GET says so,
+    and a second PATCH sends the rest, the source read again from there."""
+    data = os.urandom(6 * MIB)
+    script = ScriptedUploads()
+    answer = first_patch_fails(script, MIB)
 
     with HostileServer(answer) as server:
         result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
@@ -420,14 +426,7 @@ def test_bytes_read_again_after_a_failed_patch_are_hashed_again(kept):
     first time do not stand in for the ones sent now)."""
     data = os.urandom(6 * MIB)
     script = ScriptedUploads()
-    failed = {"done": False}
-
-    def answer(request):
-        if request.method == "PATCH" and not failed["done"]:
-            failed["done"] = True
-            script.received = bytearray(request.body[:kept])
-            return Reply(500)
-        return script(request)
+    answer = first_patch_fails(script, kept)
 
     source = ChangingSource(data)
     with HostileServer(answer) as server:
@@ -441,16 +440,9 @@ def test_a_resume_inside_a_checkpoint_interval_still_uploads_the_right_bytes():
     """Resumed at a byte between two hash checkpoints: the bytes from the checkpoint to there are
     read again and hashed, not sent; the upload completes with exactly the blob."""
     data = os.urandom(6 * MIB)
-    script = ScriptedUploads()
-    failed = {"done": False}
     kept = 2 * MIB + 777
-
-    def answer(request):
-        if request.method == "PATCH" and not failed["done"]:
-            failed["done"] = True
-            script.received = bytearray(request.body[:kept])
-            return Reply(500)
-        return script(request)
+    script = ScriptedUploads()
+    answer = first_patch_fails(script, kept)
 
     with HostileServer(answer) as server:
         result = push_blob(connect(server), "a", sha256(data), len(data), BytesSource(data))
