@@ -28,7 +28,7 @@ export ANSIBLE_PYTHON_INTERPRETER := $(BIN)/python
 export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
-.PHONY: help deps debian-deps venv link demo test unit-and-integration sanity lint changelog-lint \
+.PHONY: help deps debian-deps venv link demo test checks unit-and-integration sanity lint changelog-lint \
         docs-lint build bench bench-quick clean galaxy-import ee-context docs docs-browser oldest-ansible \
         mutants
 
@@ -62,20 +62,25 @@ deps: debian-deps venv link
 demo: deps
 	$(BIN)/python -m tests.testbed.demo
 
-# The checks run two at a time (each one's output printed whole when it ends), then pytest, last,
-# so that its summary is the closing line of the run.
+# pytest and the checks run side by side: pytest in one job slot for the whole run, the checks one
+# after another in the other (the suite is CPU-bound: two slots keep both cores busy without more
+# contention). Each job's output is printed whole when it ends.
 CHECKS := sanity lint changelog-lint docs-lint build galaxy-import ee-context docs docs-browser oldest-ansible
 # pytest workers: most integration tests wait on a registry or an Ansible process, so one more
-# worker than cores keeps both cores busy. Each worker starts its own test bed.
+# worker than cores keeps both cores busy. Each worker starts its own test bed. Tests are handed
+# out one at a time, except files marked with an xdist_group, which go whole to one worker (their
+# module-scoped fixtures are set up once) and first (they are the longest).
 TEST_WORKERS ?= 3
 
 test: deps
-	$(MAKE) --no-print-directory --output-sync=target -j2 $(CHECKS)
-	$(MAKE) --no-print-directory unit-and-integration
+	$(MAKE) --no-print-directory --output-sync=target -j2 unit-and-integration checks
+
+checks:
+	$(MAKE) --no-print-directory --output-sync=target $(CHECKS)
 
 unit-and-integration:
 	cd $(CURDIR) && $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
-	  -n $(TEST_WORKERS) --dist worksteal --durations=15 \
+	  -n $(TEST_WORKERS) --dist loadgroup --durations=15 \
 	  --cov=plugins --cov-report=term:skip-covered tests/unit tests/integration
 
 # ansible-test wants a real copy under ansible_collections/drc/registry, and bootstraps pip in
@@ -159,11 +164,12 @@ docs-browser: docs
 	cd $(CURDIR) && $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib -q tests/docsite
 
 # The oldest ansible-core claimed (meta/runtime.yml): the unit tests and a smoke subset of the
-# integration tests, in its own venv. The newest (the development venv) runs the whole suite. The
-# hypothesis property tests of the pure-Python parsers (no ansible-core in them) run once, there.
+# integration tests, in its own venv (no smoke test fetches app/big: the bed seeds a 4 MiB one).
+# The newest (the development venv) runs the whole suite. The hypothesis property tests of the
+# pure-Python parsers (no ansible-core in them) run once, there.
 oldest-ansible: deps $(OLDEST_VENV)/.installed
 	$(OLDEST_VENV)/bin/python -c "from ansible.release import __version__ as v; assert v.startswith('2.16.'), v"
-	cd $(CURDIR) && PATH=$(OLDEST_VENV)/bin:$$PATH ANSIBLE_PYTHON_INTERPRETER=$(OLDEST_VENV)/bin/python \
+	cd $(CURDIR) && PATH=$(OLDEST_VENV)/bin:$$PATH ANSIBLE_PYTHON_INTERPRETER=$(OLDEST_VENV)/bin/python DRC_TESTBED_BIG_MIB=4 \
 	  $(OLDEST_VENV)/bin/python -m pytest -p no:cacheprovider --import-mode=importlib -q \
 	  -k "not properties" tests/unit $(SMOKE_TESTS)
 

@@ -17,6 +17,10 @@ from tests.testbed.images import Seeder
 from tests.testbed.registry import RegistryProcess
 from tests.testbed.testbed import SEEDS
 
+# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
+# so its module-scoped registry without deletion then starts once.
+pytestmark = pytest.mark.xdist_group("write_modules")
+
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
