@@ -78,8 +78,10 @@ test: deps
 checks:
 	$(MAKE) --no-print-directory --output-sync=target $(CHECKS)
 
+# Coverage data goes under build/ (the checks running beside pytest copy and scan the tree).
 unit-and-integration:
-	cd $(CURDIR) && $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
+	mkdir -p build/coverage
+	cd $(CURDIR) && COVERAGE_FILE=$(CURDIR)/build/coverage/data $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
 	  -n $(TEST_WORKERS) --dist loadgroup --durations=15 \
 	  --cov=plugins --cov-report=term:skip-covered tests/unit tests/integration
 
