@@ -68,8 +68,9 @@ demo: deps
 CHECKS := sanity lint changelog-lint docs-lint build galaxy-import ee-context docs docs-browser oldest-ansible
 # pytest workers: most integration tests wait on a registry or an Ansible process, so one more
 # worker than cores keeps both cores busy. Each worker starts its own test bed. Tests are handed
-# out one at a time, except files marked with an xdist_group, which go whole to one worker (their
-# module-scoped fixtures are set up once) and first (they are the longest).
+# out one at a time, except the files in tests/conftest.py's WHOLE_FILES, which go whole to one
+# worker (their module-scoped fixtures are set up once) and first (--dist loadscope, with the
+# scheduler of tests/conftest.py).
 TEST_WORKERS ?= 3
 
 test: deps
@@ -82,7 +83,7 @@ checks:
 unit-and-integration:
 	mkdir -p build/coverage
 	cd $(CURDIR) && COVERAGE_FILE=$(CURDIR)/build/coverage/data $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
-	  -n $(TEST_WORKERS) --dist loadgroup --durations=15 \
+	  -n $(TEST_WORKERS) --dist loadscope --durations=15 \
 	  --cov=plugins --cov-report=term:skip-covered tests/unit tests/integration
 
 # ansible-test wants a real copy under ansible_collections/drc/registry, and bootstraps pip in

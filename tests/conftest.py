@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, "build", "collections")
 for path in (ROOT, COLLECTIONS):
@@ -12,7 +14,30 @@ for path in (ROOT, COLLECTIONS):
         sys.path.insert(0, path)
 
 
+# Files whose tests go whole to one pytest-xdist worker: their module-scoped fixtures (playbooks,
+# servers) are expensive, and every worker given some of their tests would set them up again. The
+# largest go first (xdist hands out the scopes with the most tests first); every other test is
+# handed out on its own. (xdist's --dist loadgroup cannot do this under pytest 9: it renames the
+# items through an attribute pytest no longer reads.)
+WHOLE_FILES = frozenset("tests/integration/%s.py" % name for name in (
+    "test_manifest_info", "test_registry_digest", "test_tags_info", "test_v1", "test_search_info",
+    "test_option_validation", "test_hostile_platforms", "test_write_modules", "test_roles"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WholeFilesScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in WHOLE_FILES else nodeid
+
+    return WholeFilesScheduling(config, log)
+
+
 def pytest_configure(config):
-    # pytest-xdist and pytest-cov register these; the oldest-ansible venv runs without either.
-    config.addinivalue_line("markers", "xdist_group(name): `make test` hands the group to one xdist worker")
+    # pytest-cov registers it; the oldest-ansible venv runs without it.
     config.addinivalue_line("markers", "no_cover: not measured by coverage")

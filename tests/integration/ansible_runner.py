@@ -43,6 +43,12 @@ class Run:
         return json.JSONDecoder().raw_decode(self.stdout[marker + 3:])[0]
 
 
+# The tests name their host on the command line ("-i localhost," or the implicit localhost): the
+# one inventory plugin they need is host_list. Not loading the five others saves about 0.1 s of
+# CPU per Ansible start (measured), and the suite starts Ansible some 300 times.
+INVENTORY_PLUGINS = {"ANSIBLE_INVENTORY_ENABLED": "host_list"}
+
+
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
                verbosity: int = 0, env: dict | None = None, extra_args: list | None = None) -> Run:
     command = [os.path.join(BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
@@ -53,8 +59,8 @@ def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
         command.append("--diff")
     if verbosity:
         command.append("-" + "v" * verbosity)
-    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=600,
-                          check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(dict(INVENTORY_PLUGINS, **(env or {}))),
+                          timeout=600, check=False)
     return Run(done)
 
 
@@ -90,8 +96,8 @@ def run_playbook(tasks: list, workdir: str, play_vars: dict | None = None, verbo
     if verbosity:
         command.append("-" + "v" * verbosity)
     command += extra_args or []
-    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(env), timeout=900,
-                          check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(dict(INVENTORY_PLUGINS, **(env or {}))),
+                          timeout=900, check=False)
     run = Run(done)
     run.results = {}
     if os.path.exists(results_path):

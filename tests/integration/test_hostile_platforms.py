@@ -15,10 +15,6 @@ import pytest
 from tests.integration.ansible_runner import run_playbook
 from tests.testbed.hostile import HostileServer, Reply
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped playbook then runs once.
-pytestmark = pytest.mark.xdist_group("hostile_platforms")
-
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MODULE = "drc.registry.registry_manifest_info"

@@ -10,10 +10,6 @@ import pytest
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.conftest import connection, ref
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped playbooks (one per registry) then run once.
-pytestmark = pytest.mark.xdist_group("manifest_info")
-
 MODULE = "drc.registry.registry_manifest_info"
 PLATFORMS = {"linux/amd64": ("amd64", None), "linux/arm64/v8": ("arm64", "v8"), "linux/arm/v7": ("arm", "v7")}
 KINDS = {

@@ -10,10 +10,6 @@ import pytest
 
 from tests.integration.ansible_runner import run_playbook
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped playbook then runs once.
-pytestmark = pytest.mark.xdist_group("option_validation")
-
 TAGS = "drc.registry.registry_tags_info"
 MANIFEST = "drc.registry.registry_manifest_info"
 BLOB = "drc.registry.registry_blob_fetch"

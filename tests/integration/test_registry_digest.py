@@ -11,10 +11,6 @@ from tests.integration.ansible_runner import run_expression, run_playbook
 from tests.integration.conftest import ref
 from tests.integration.test_manifest_info import KINDS, PLATFORMS, skopeo_child
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped playbooks (one per registry) then run once.
-pytestmark = pytest.mark.xdist_group("registry_digest")
-
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()

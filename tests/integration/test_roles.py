@@ -13,10 +13,6 @@ import pytest
 from tests.integration.ansible_runner import BIN, ROOT, ansible_env, run_playbook
 from tests.integration.conftest import ref
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its molecule scenarios, the longest tests, are then handed out first.
-pytestmark = pytest.mark.xdist_group("roles")
-
 UNREACHABLE = "127.0.0.1:9"  # the discard port: nothing listens, so any registry call would fail
 
 

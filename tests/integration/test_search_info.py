@@ -7,10 +7,6 @@ import pytest
 from tests.integration.ansible_runner import run_module
 from tests.testbed.v1server import SEARCH_HITS, V1Pair
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped v1 index then starts once.
-pytestmark = pytest.mark.xdist_group("search_info")
-
 
 @pytest.fixture(scope="module")
 def index():

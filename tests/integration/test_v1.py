@@ -16,10 +16,6 @@ from tests.integration.ansible_runner import run_module
 from tests.testbed.hostile import HostileServer
 from tests.testbed.v1server import PASSWORD, USERNAME, V1Pair
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped v1 registry pair then starts once.
-pytestmark = pytest.mark.xdist_group("v1")
-
 
 @pytest.fixture(scope="module")
 def pair():

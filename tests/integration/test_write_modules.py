@@ -17,21 +17,15 @@ from tests.testbed.images import Seeder
 from tests.testbed.registry import RegistryProcess
 from tests.testbed.testbed import SEEDS
 
-# `make test` hands out the tests by group (--dist loadgroup): one worker runs this whole file,
-# so its module-scoped registry without deletion then starts once.
-pytestmark = pytest.mark.xdist_group("write_modules")
-
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def seed_copy(testbed, registry, source: str, dest: str) -> str:
-    """A fresh repository for a test to change, made with registry_copy (a mount)."""
-    run = run_module("drc.registry.registry_copy", dict(src=ref(registry, source), dest=ref(registry, dest),
-                                                        **connection(testbed, registry)))
-    assert run.rc == 0, run.output
-    return run.result["digest"]
+    """A fresh repository for a test to change, made by skopeo (registry_copy is tested in
+    test_copy.py; an Ansible start-up here would cost ten times as much)."""
+    return testbed.skopeo_copy(registry, source, dest)
 
 
 def skopeo_fails(testbed, registry, image: str) -> str:

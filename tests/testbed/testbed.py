@@ -140,6 +140,20 @@ class Testbed:
             "docker://%s/%s" % (registry.host, image)]
         return subprocess.run(command, check=True, capture_output=True, timeout=120).stdout
 
+    def skopeo_copy(self, registry, source: str, dest: str) -> str:
+        """Copy an image (every platform, digests kept) within a registry as an independent client
+        would, and return its manifest digest."""
+        side_args = []
+        for arg in self.skopeo_args(registry):
+            side_args += [arg.replace("--", "--src-", 1), arg.replace("--", "--dest-", 1)]
+        with tempfile.TemporaryDirectory(dir=self.workdir) as scratch:
+            digest_file = os.path.join(scratch, "digest")
+            command = ["skopeo", "copy", "--all", "--preserve-digests", "--quiet", "--digestfile", digest_file]
+            command += side_args + ["docker://%s/%s" % (registry.host, source), "docker://%s/%s" % (registry.host, dest)]
+            subprocess.run(command, check=True, capture_output=True, timeout=120)
+            with open(digest_file) as handle:
+                return handle.read().strip()
+
     def skopeo_tags(self, registry, repository: str) -> list:
         return json.loads(self.skopeo(registry, "list-tags", repository))["Tags"]
 
