@@ -35,35 +35,50 @@ def skopeo_child(testbed, registry, image: str, platform: str) -> str:
     raise AssertionError("skopeo shows no %s in %s" % (platform, image))
 
 
+def describe(testbed, registry, workdir: str) -> dict:
+    """One playbook for a registry: every kind, every platform, and the failures."""
+    conn = connection(testbed, registry)
+    tasks = []
+    for i, image in enumerate(KINDS):
+        tasks.append({MODULE: dict(reference=ref(registry, image), config=True, **conn),
+                      "register": "kind_%d" % i})
+    for image in ("app/multi:oci", "app/multi:docker"):
+        for j, platform in enumerate(PLATFORMS):
+            tasks.append({MODULE: dict(reference=ref(registry, image), platform=platform, config=True,
+                                       **conn), "register": "plat_%s_%d" % (image[-3:], j)})
+    failures = {
+        "unknown_tag": dict(reference=ref(registry, "app/oci:nope")),
+        "unknown_repo": dict(reference=ref(registry, "app/nothing:1")),
+        "missing_platform": dict(reference=ref(registry, "app/multi:oci"), platform="linux/s390x"),
+        "wrong_single_platform": dict(reference=ref(registry, "app/oci:1.0"), platform="linux/arm64"),
+        "unknown_digest": dict(reference=ref(registry, "app/oci@sha256:" + "0" * 64)),
+        "bad_platform": dict(reference=ref(registry, "app/oci:1.0"), platform="linux"),
+        "bad_reference": dict(reference="Bad:Ref"),
+    }
+    for name, args in failures.items():
+        tasks.append({MODULE: dict(args, **conn), "register": name, "ignore_errors": True})
+    run = run_playbook(tasks, workdir)
+    assert run.rc == 0, run.output
+    return run.results
+
+
+class Described(dict):
+    """The playbook of each registry, run the first time a test asks for that registry (the smoke
+    run on the oldest ansible-core asks for one only)."""
+
+    def __init__(self, testbed, tmp_path_factory) -> None:
+        super().__init__()
+        self.testbed = testbed
+        self.tmp_path_factory = tmp_path_factory
+
+    def __missing__(self, mode: str) -> dict:
+        self[mode] = describe(self.testbed, self.testbed.registries[mode], str(self.tmp_path_factory.mktemp(mode)))
+        return self[mode]
+
+
 @pytest.fixture(scope="module")
 def described(testbed, tmp_path_factory):
-    """One playbook per registry describing every kind, every platform, and the failures."""
-    out = {}
-    for mode, registry in testbed.registries.items():
-        conn = connection(testbed, registry)
-        tasks = []
-        for i, image in enumerate(KINDS):
-            tasks.append({MODULE: dict(reference=ref(registry, image), config=True, **conn),
-                          "register": "kind_%d" % i})
-        for image in ("app/multi:oci", "app/multi:docker"):
-            for j, platform in enumerate(PLATFORMS):
-                tasks.append({MODULE: dict(reference=ref(registry, image), platform=platform, config=True,
-                                           **conn), "register": "plat_%s_%d" % (image[-3:], j)})
-        failures = {
-            "unknown_tag": dict(reference=ref(registry, "app/oci:nope")),
-            "unknown_repo": dict(reference=ref(registry, "app/nothing:1")),
-            "missing_platform": dict(reference=ref(registry, "app/multi:oci"), platform="linux/s390x"),
-            "wrong_single_platform": dict(reference=ref(registry, "app/oci:1.0"), platform="linux/arm64"),
-            "unknown_digest": dict(reference=ref(registry, "app/oci@sha256:" + "0" * 64)),
-            "bad_platform": dict(reference=ref(registry, "app/oci:1.0"), platform="linux"),
-            "bad_reference": dict(reference="Bad:Ref"),
-        }
-        for name, args in failures.items():
-            tasks.append({MODULE: dict(args, **conn), "register": name, "ignore_errors": True})
-        run = run_playbook(tasks, str(tmp_path_factory.mktemp(mode)))
-        assert run.rc == 0, run.output
-        out[mode] = run.results
-    return out
+    return Described(testbed, tmp_path_factory)
 
 
 @pytest.mark.parametrize("mode", ["open", "basic", "token"])
