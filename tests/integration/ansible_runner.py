@@ -49,6 +49,10 @@ class Run:
 INVENTORY_PLUGINS = {"ANSIBLE_INVENTORY_ENABLED": "host_list"}
 
 
+def runner_env(extra: dict | None) -> dict:
+    return ansible_env(dict(INVENTORY_PLUGINS, **(extra or {})))
+
+
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
                verbosity: int = 0, env: dict | None = None, extra_args: list | None = None) -> Run:
     command = [os.path.join(BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
@@ -59,8 +63,8 @@ def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
         command.append("--diff")
     if verbosity:
         command.append("-" + "v" * verbosity)
-    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(dict(INVENTORY_PLUGINS, **(env or {}))),
-                          timeout=600, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=runner_env(env), timeout=600,
+                          check=False)
     return Run(done)
 
 
@@ -96,8 +100,8 @@ def run_playbook(tasks: list, workdir: str, play_vars: dict | None = None, verbo
     if verbosity:
         command.append("-" + "v" * verbosity)
     command += extra_args or []
-    done = subprocess.run(command, capture_output=True, text=True, env=ansible_env(dict(INVENTORY_PLUGINS, **(env or {}))),
-                          timeout=900, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, env=runner_env(env), timeout=900,
+                          check=False)
     run = Run(done)
     run.results = {}
     if os.path.exists(results_path):
