@@ -17,7 +17,7 @@ OLDEST_VENV := $(CURDIR)/.venv-2.16
 # filter, against the real registries of the test bed (manifest_info on the token registry alone:
 # its playbook is 17 module runs a registry).
 SMOKE_TESTS := tests/integration/test_tags_info.py::test_lists_all_tags_like_skopeo \
-               tests/integration/test_manifest_info.py::test_digests_equal_skopeo[token] \
+               'tests/integration/test_manifest_info.py::test_digests_equal_skopeo[token]' \
                tests/integration/test_blob_fetch.py::test_dest_directory_names_file_by_digest \
                tests/integration/test_registry_digest.py::test_digests_equal_skopeo_in_order \
                tests/integration/test_docker_ref.py::test_filter_in_a_playbook
@@ -78,7 +78,7 @@ test: deps
 	$(MAKE) --no-print-directory --output-sync=target -j2 unit-and-integration checks
 
 checks:
-	$(MAKE) --no-print-directory --output-sync=target $(CHECKS)
+	$(MAKE) $(CHECKS)
 
 # Coverage data goes under build/ (the checks running beside pytest copy and scan the tree).
 unit-and-integration:
