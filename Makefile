@@ -74,14 +74,16 @@ CHECKS := sanity lint changelog-lint docs-lint build galaxy-import ee-context do
 # scheduler of tests/conftest.py).
 TEST_WORKERS ?= 3
 
-test: deps
+# The installs go side by side too: the Debian packages beside the development venv, then the
+# checks' own venvs, so that the second core is not idle while one pip or apt runs alone.
+test:
 	$(MAKE) --no-print-directory --output-sync=target -j2 unit-and-integration checks
 
-checks:
+checks: deps $(GALAXY_VENV)/.installed $(OLDEST_VENV)/.installed
 	$(MAKE) $(CHECKS)
 
 # Coverage data goes under build/ (the checks running beside pytest copy and scan the tree).
-unit-and-integration:
+unit-and-integration: deps
 	mkdir -p build/coverage
 	cd $(CURDIR) && COVERAGE_FILE=$(CURDIR)/build/coverage/data $(BIN)/python -m pytest -p no:cacheprovider --import-mode=importlib \
 	  -n $(TEST_WORKERS) --dist loadscope --durations=15 \
