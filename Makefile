@@ -31,7 +31,7 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 .PHONY: help deps debian-deps venv link demo test checks unit-and-integration sanity lint changelog-lint \
         docs-lint build bench bench-quick clean galaxy-import ee-context docs docs-browser oldest-ansible \
-        mutants
+        mutants check-venvs
 
 help:
 	@echo "make demo   - install what is needed, start a throwaway registry, run the demo playbook"
@@ -74,13 +74,17 @@ CHECKS := sanity lint changelog-lint docs-lint build galaxy-import ee-context do
 # scheduler of tests/conftest.py).
 TEST_WORKERS ?= 3
 
-# The installs go side by side too: the Debian packages beside the development venv, then the
-# checks' own venvs, so that the second core is not idle while one pip or apt runs alone.
+# The installs go side by side too: the Debian packages beside the development venv; then pytest
+# in one slot and, in the other, the checks' own venvs one after another (check-venvs: pytest is
+# never left waiting for a slot behind them) and the checks.
 test:
 	$(MAKE) --no-print-directory --output-sync=target -j2 unit-and-integration checks
 
-checks: deps $(GALAXY_VENV)/.installed $(OLDEST_VENV)/.installed
+checks: deps check-venvs
 	$(MAKE) $(CHECKS)
+
+check-venvs: | $(BIN)/.installed
+	$(MAKE) -j1 $(GALAXY_VENV)/.installed $(OLDEST_VENV)/.installed
 
 # Coverage data goes under build/ (the checks running beside pytest copy and scan the tree).
 unit-and-integration: deps

@@ -110,7 +110,9 @@ def run_playbook(tasks: list, workdir: str, play_vars: dict | None = None, verbo
     if verbosity:
         command.append("-" + "v" * verbosity)
     command += extra_args or []
-    env = dict({"ANSIBLE_ACTION_PLUGINS": ACTION_PLUGINS}, **(env or {}))
+    env = dict(env or {})
+    # a test's own action plugin path is kept, the collecting action added to it
+    env["ANSIBLE_ACTION_PLUGINS"] = os.pathsep.join(p for p in (env.get("ANSIBLE_ACTION_PLUGINS"), ACTION_PLUGINS) if p)
     done = subprocess.run(command, capture_output=True, text=True, env=runner_env(env), timeout=900,
                           check=False)
     run = Run(done)

@@ -1,8 +1,9 @@
 """Test-only action: write a playbook's registered results to a file on the controller.
 
-run_playbook (tests/integration/ansible_runner.py) ends every play with this task. It does what
-ansible.builtin.copy with ``content`` did there, without copy's two module runs (stat, then copy)
-on every playbook the tests start.
+run_playbook (tests/integration/ansible_runner.py) ends every play with this task. It writes what
+ansible.builtin.copy with ``content`` wrote there, without copy's two module runs (stat, then copy)
+on every playbook the tests start. Unlike copy, it also writes in check mode (the results of a
+``--check`` playbook are worth reading too), shows no diff and reports ``changed: false``.
 """
 
 from __future__ import annotations

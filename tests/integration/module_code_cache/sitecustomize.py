@@ -5,9 +5,11 @@ AnsiballZ zip, and Python compiles each from source every time (zipimport keeps 
 0.4 s of CPU per module run, several hundred times per suite. The tests' Ansible runs put this
 directory on PYTHONPATH and set DRC_TEST_MODULE_CODE_CACHE (tests/integration/ansible_runner.py),
 so the module's Python keeps each compiled file under that directory, keyed by the hash of its
-source and the interpreter's cache tag. The code is what ``compile`` makes of the same source; only
-the file name in it is set to the current zip's. Users' runs, ``make demo`` and the benchmarks never
-load this.
+source, the interpreter's cache tag and the optimisation level (nothing is cached when warnings
+are made errors). The code is what ``compile`` makes of the same source; only the file name in it
+is set to the current zip's. Users' runs, ``make demo`` and the benchmarks never load this. (On
+PYTHONPATH, this file takes the place of any sitecustomize the interpreter has; Debian's only
+installs an apport hook.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import marshal
 import os
 import sys
+import tempfile
 import zipimport
 
 CACHE = os.environ.get("DRC_TEST_MODULE_CODE_CACHE")
@@ -29,20 +32,26 @@ def _with_filename(code, filename: str):
 
 
 def _cached(compile_source):
+    # What compile() makes depends on the source, the interpreter and the optimisation level
+    # (-O drops asserts): all three are in the key.
+    salt = ("%s\0%d\0" % (sys.implementation.cache_tag, sys.flags.optimize)).encode()
+
     def compile_cached(pathname, source):
-        key = hashlib.sha256(sys.implementation.cache_tag.encode() + b"\0" + source).hexdigest()
+        key = hashlib.sha256(salt + source).hexdigest()
         path = os.path.join(CACHE, key[:2], key)
         try:
             with open(path, "rb") as handle:
-                return _with_filename(marshal.load(handle), pathname)
+                code = marshal.load(handle)
+            if isinstance(code, CODE):
+                return _with_filename(code, pathname)
         except (OSError, EOFError, ValueError, TypeError):
             pass  # not cached yet, or unreadable: compile as zipimport would
         code = compile_source(pathname, source)
-        part = "%s.%d.part" % (path, os.getpid())
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(part, "wb") as handle:
-                marshal.dump(code, handle)
+            handle, part = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
+            with os.fdopen(handle, "wb") as output:
+                marshal.dump(code, output)
             os.replace(part, path)  # whole or not at all: several modules may run at once
         except OSError:
             pass
@@ -50,5 +59,7 @@ def _cached(compile_source):
     return compile_cached
 
 
-if CACHE and hasattr(zipimport, "_compile_source"):
+# Compile warnings turned into errors (-W, dev mode) would be raised only where code is compiled:
+# with those, nothing is cached.
+if CACHE and hasattr(zipimport, "_compile_source") and not sys.warnoptions and not sys.flags.dev_mode:
     zipimport._compile_source = _cached(zipimport._compile_source)
