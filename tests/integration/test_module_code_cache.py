@@ -40,6 +40,10 @@ except ZeroDivisionError as exc:
 '''
 
 
+def cached_files(cache) -> list:
+    return [os.path.join(directory, name) for directory, subdirs, names in os.walk(cache) for name in names]
+
+
 def run_from_zip(tmp_path, name: str, value: str, cache, **env_extra) -> list:
     archive = tmp_path / name
     with zipfile.ZipFile(archive, "w") as handle:
@@ -62,8 +66,8 @@ def test_cached_code_runs_as_compiled_code_and_names_its_own_zip(tmp_path):
     assert not cache.exists()
 
     first = run_from_zip(tmp_path, "first.zip", "one", cache)
-    cached_files = [f for _, _, files in os.walk(cache) for f in files]
-    assert len(cached_files) == 1 and not cached_files[0].endswith(".part")
+    entries = cached_files(cache)
+    assert len(entries) == 1 and not entries[0].endswith(".part")
     second = run_from_zip(tmp_path, "second.zip", "one", cache)
     assert first == ["one", "asserted", str(tmp_path / "first.zip" / "probe_module.py")]
     # from the cache, the traceback names this run's zip, not the one that filled the cache
@@ -74,16 +78,15 @@ def test_a_changed_source_is_compiled_afresh(tmp_path):
     cache = tmp_path / "cache"
     assert run_from_zip(tmp_path, "a.zip", "before", cache)[0] == "before"
     assert run_from_zip(tmp_path, "a.zip", "after", cache)[0] == "after"
-    assert len([f for _, _, files in os.walk(cache) for f in files]) == 2
+    assert len(cached_files(cache)) == 2
 
 
 def test_an_unreadable_cache_entry_is_compiled_again(tmp_path):
     cache = tmp_path / "cache"
     run_from_zip(tmp_path, "a.zip", "one", cache)
-    for directory, _, files in os.walk(cache):
-        for name in files:
-            with open(os.path.join(directory, name), "wb") as handle:
-                handle.write(b"\xe3 truncated")
+    for entry in cached_files(cache):
+        with open(entry, "wb") as handle:
+            handle.write(b"\xe3 truncated")
     assert run_from_zip(tmp_path, "b.zip", "one", cache) == ["one", "asserted", str(tmp_path / "b.zip" / "probe_module.py")]
 
 
