@@ -74,16 +74,17 @@ CHECKS := sanity lint changelog-lint docs-lint build galaxy-import ee-context do
 # scheduler of tests/conftest.py).
 TEST_WORKERS ?= 3
 
-# The installs go side by side too: the Debian packages beside the development venv; then pytest
-# in one slot and, in the other, the checks' own venvs one after another (check-venvs: pytest is
-# never left waiting for a slot behind them) and the checks.
+# The installs go side by side too: the development venv in one slot; in the other the Debian
+# packages, then the checks' own venvs one after another (check-venvs: one target, so that pytest
+# never waits for a slot behind them), then the checks. The checks' venvs do without pip's cache,
+# which the development venv's pip may be writing at the same time.
 test:
 	$(MAKE) --no-print-directory --output-sync=target -j2 unit-and-integration checks
 
 checks: deps check-venvs
 	$(MAKE) $(CHECKS)
 
-check-venvs: | $(BIN)/.installed
+check-venvs:
 	$(MAKE) -j1 $(GALAXY_VENV)/.installed $(OLDEST_VENV)/.installed
 
 # Coverage data goes under build/ (the checks running beside pytest copy and scan the tree).
@@ -123,12 +124,12 @@ build: deps
 
 $(GALAXY_VENV)/.installed: tests/requirements-galaxy.txt
 	rm -rf $(GALAXY_VENV) && $(PYTHON) -m venv $(GALAXY_VENV)
-	$(GALAXY_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements-galaxy.txt
+	$(GALAXY_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir -r tests/requirements-galaxy.txt
 	touch $@
 
 $(OLDEST_VENV)/.installed: tests/requirements-ansible-2.16.txt
 	rm -rf $(OLDEST_VENV) && $(PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements-ansible-2.16.txt
+	$(OLDEST_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir -r tests/requirements-ansible-2.16.txt
 	touch $@
 
 # Galaxy's own import checks on the built tarball (tests/galaxy/galaxy-importer.cfg: all on but
