@@ -15,6 +15,10 @@ BIN = os.path.dirname(sys.executable)
 # docstring there). Users' runs, `make demo` and the benchmarks never load it.
 MODULE_CODE_CACHE_HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "module_code_cache")
 
+# The Python the modules run on (ansible_python_interpreter): the tests' own, or a managed host's
+# that `make smoke-target-X` gives (a venv of another Python holding only requests).
+TARGET_PYTHON = os.environ.get("DRC_TEST_TARGET_PYTHON") or sys.executable
+
 
 def ansible_env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
@@ -22,7 +26,7 @@ def ansible_env(extra: dict | None = None) -> dict:
         "PYTHONPATH": os.pathsep.join(p for p in (MODULE_CODE_CACHE_HOOK, env.get("PYTHONPATH")) if p),
         "DRC_TEST_MODULE_CODE_CACHE": os.path.join(ROOT, "build", "module-code-cache"),
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_PYTHON_INTERPRETER": TARGET_PYTHON,
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",

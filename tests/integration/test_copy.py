@@ -82,7 +82,7 @@ def test_copy_within_one_registry_mounts_every_kind(testbed, registry, tmp_path)
     assert [r for r in log if r[0] == "POST" and "mount=" in r[1] and r[2] == 201]
 
 
-@pytest.mark.parametrize("pair", [("open", "basic"), ("basic", "token"), ("token", "open")])
+@pytest.mark.parametrize("pair", [("open", "basic"), ("basic", "token"), ("token", "open")], ids="-".join)
 def test_copy_between_registries(testbed, pair, tmp_path):
     src_registry, dest_registry = (testbed.registries[m] for m in pair)
     kinds = KINDS + (["app/big:1.0"] if pair[0] == "open" else [])

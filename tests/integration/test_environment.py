@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
-from tests.integration.ansible_runner import run_module
+from tests.integration.ansible_runner import TARGET_PYTHON, run_module
 from tests.integration.conftest import ref
 from tests.testbed.proxy import HeaderProxy
+
+
+def test_modules_run_on_the_python_asked_for():
+    """The modules run on the Python the run asked for: the tests' own, or a managed host's (`make
+    smoke-target-X` names its venv and version)."""
+    wanted = os.environ.get("DRC_TEST_TARGET_PYTHON_VERSION") or "%d.%d" % sys.version_info[:2]
+    run = run_module("ansible.builtin.setup", {"gather_subset": ["!all", "!min", "python"]})
+    assert run.rc == 0, run.output
+    python = run.result["ansible_facts"]["ansible_python"]
+    assert python["executable"] == TARGET_PYTHON
+    assert "%s.%s" % tuple(python["version_info"][:2]) == wanted
 
 
 def test_missing_requests_is_the_standard_failure(testbed, tmp_path):
