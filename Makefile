@@ -35,15 +35,14 @@ TARGET_PYTHONS := 3.9 3.13
 # found on PATH through links in build/pythons.
 SANITY_PYTHONS := 3.9 3.10 3.11 3.12 3.13
 PYTHON_LINKS := $(CURDIR)/build/pythons
-# The smoke subset: a module per kind of request (tag list, manifest, blob, upload), one role, the
-# lookup and the filter, against the real registries of the test bed (manifest_info on the token
-# registry alone: its playbook is 17 module runs a registry). The first test asserts which Python
-# the modules ran on.
+# The smoke subset: a module per kind of request (tag list, manifest and config, blob, upload), one
+# role, the lookup and the filter, against the real registries of the test bed; mostly one Ansible
+# run a test. The first test asserts which Python the modules ran on.
 SMOKE_MODULE_TESTS := tests/integration/test_environment.py::test_modules_run_on_the_python_asked_for \
                tests/integration/test_tags_info.py::test_lists_all_tags_like_skopeo \
-               'tests/integration/test_manifest_info.py::test_digests_equal_skopeo[token]' \
+               tests/integration/test_manifest_info.py::test_ad_hoc_platform_child_with_config_equals_skopeo \
                tests/integration/test_blob_fetch.py::test_dest_directory_names_file_by_digest \
-               'tests/integration/test_copy.py::test_copy_between_registries[token-open]' \
+               tests/integration/test_copy.py::test_ad_hoc_copy_between_registries_equals_skopeo \
                tests/integration/test_roles.py::test_pin_images_check_and_diff_mode
 SMOKE_TESTS := $(SMOKE_MODULE_TESTS) \
                tests/integration/test_registry_digest.py::test_digests_equal_skopeo_in_order \

@@ -82,7 +82,7 @@ def test_copy_within_one_registry_mounts_every_kind(testbed, registry, tmp_path)
     assert [r for r in log if r[0] == "POST" and "mount=" in r[1] and r[2] == 201]
 
 
-@pytest.mark.parametrize("pair", [("open", "basic"), ("basic", "token"), ("token", "open")], ids="-".join)
+@pytest.mark.parametrize("pair", [("open", "basic"), ("basic", "token"), ("token", "open")])
 def test_copy_between_registries(testbed, pair, tmp_path):
     src_registry, dest_registry = (testbed.registries[m] for m in pair)
     kinds = KINDS + (["app/big:1.0"] if pair[0] == "open" else [])
@@ -126,6 +126,29 @@ def test_copy_between_registries(testbed, pair, tmp_path):
     result = run.results["retag"]
     assert result["changed"] is True and result["blobs_skipped"] == 2
     assert result["blobs_uploaded"] == result["bytes_uploaded"] == 0 and result["manifests_pushed"] == 1
+
+
+def test_ad_hoc_copy_between_registries_equals_skopeo(testbed):
+    """One ad-hoc command, as users run it: an index from the token registry to the open one, every
+    blob uploaded (the smoke subset that every other ansible-core and managed-host Python runs)."""
+    src_registry, dest_registry = testbed.registries["token"], testbed.registries["open"]
+    index = json.loads(testbed.skopeo_raw_manifest(src_registry, "app/multi:oci"))
+    blobs = set()
+    for child in index["manifests"]:
+        manifest = json.loads(testbed.skopeo_raw_manifest(src_registry, "app/multi@" + child["digest"]))
+        blobs.update(descriptor["digest"] for descriptor in [manifest["config"]] + manifest["layers"])
+    mark = dest_registry.access_log_mark()
+    run = run_module(MODULE, dict(src=ref(src_registry, "app/multi:oci"), dest=ref(dest_registry, "ad-hoc/multi:1"),
+                                  src_auth=connection(testbed, src_registry)))
+    assert run.rc == 0, run.output
+    result = run.result
+    expected = raw_digest(testbed, src_registry, "app/multi:oci")
+    assert result["changed"] is True and result["digest"] == expected
+    assert raw_digest(testbed, dest_registry, "ad-hoc/multi:1") == expected
+    assert result["blobs_uploaded"] == len(blobs) and result["blobs_mounted"] == 0
+    assert result["manifests_pushed"] == len(index["manifests"]) + 1
+    # each blob's upload ends with one PUT
+    assert len([r for r in writes(dest_registry, mark) if r[0] == "PUT" and "/blobs/uploads/" in r[1]]) == len(blobs)
 
 
 def test_check_mode_changes_nothing(testbed, tmp_path):
