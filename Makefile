@@ -57,7 +57,8 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 
 .PHONY: help deps debian-deps venv link demo test checks unit-and-integration sanity lint changelog-lint \
         docs-lint build bench bench-quick clean galaxy-import ee-context docs docs-browser oldest-ansible \
-        mutants check-venvs python-links smoke $(SMOKE_RUNS)
+        mutants check-venvs python-links smoke
+# (smoke-ansible-X and smoke-target-X are pattern rules: make skips those for .PHONY targets.)
 
 help:
 	@echo "make demo   - install what is needed, start a throwaway registry, run the demo playbook"
@@ -176,6 +177,9 @@ $(CURDIR)/.venv-ansible-%/.installed: tests/requirements-ansible-%.txt
 	rm -rf $(@D) && $(call pyenv_python,$(SMOKE_PYTHON_$*)) -m venv $(@D)
 	$(@D)/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir -r $<
 	touch $@
+
+# Kept when a smoke run's make built them on the way (not removed as intermediate files).
+.PRECIOUS: $(CURDIR)/.venv-ansible-%/.installed $(CURDIR)/.venv-target-%/.installed
 
 # A managed host's Python: requests and nothing else.
 $(CURDIR)/.venv-target-%/.installed: tests/requirements-target-%.txt

@@ -70,6 +70,9 @@ def runner_env(extra: dict | None) -> dict:
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
                verbosity: int = 0, env: dict | None = None, extra_args: list | None = None) -> Run:
     command = [os.path.join(BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
+    # The implicit localhost of an ad-hoc command runs modules on the controller's own Python
+    # whatever ANSIBLE_PYTHON_INTERPRETER says: name the Python (a test's own -e comes later and wins).
+    command += ["-e", json.dumps({"ansible_python_interpreter": TARGET_PYTHON})]
     command += extra_args or []
     if check:
         command.append("--check")
