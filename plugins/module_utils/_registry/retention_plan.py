@@ -137,7 +137,8 @@ def plan_prune(graph: RepositoryGraph, kept_tags: dict) -> Plan:
             tag_deletes.append({"tag": tag, "digest": digest, "why": why})
     tagged = set(tags.values())
     for step in steps:
-        if step["action"] == "delete" and step["digest"] not in tagged:
+        # a rewritten fallback index's old version is deleted once the new one is in place
+        if step["action"] == "rewrite" or step["digest"] not in tagged:
             deleted.append({"tag": None, "digest": step["digest"], "why": step["why"]})
     kept.sort(key=lambda e: e["tag"])
     gone = {e["tag"] for e in deleted if e["tag"]} | {e["tag"] for e in tag_deletes}
