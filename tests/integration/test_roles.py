@@ -43,7 +43,7 @@ def run_molecule(scenario: str, env: dict) -> str:
     return output
 
 
-@pytest.mark.parametrize("scenario", ["pin_images", "mirror_images"])
+@pytest.mark.parametrize("scenario", ["pin_images", "mirror_images", "prune_images"])
 def test_molecule_scenario(testbed, tmp_path, scenario):
     """converge, idempotence (a second converge changes nothing) and verify, on the real registries."""
     output = run_molecule(scenario, molecule_env(testbed, str(tmp_path)))
