@@ -95,11 +95,13 @@ def pruned(testbed, tmp_path_factory):
     tasks = []
     for name, policy in POLICIES.items():
         args = dict(policy, repository="%s/%s" % (proxy.host, policy["repository"]))
-        tasks.append({"drc.registry.registry_prune": args, "check_mode": True, "register": "check_" + name})
+        tasks.append({"drc.registry.registry_prune": args, "check_mode": True, "ignore_errors": True,
+                      "register": "check_" + name})
     for name, policy in POLICIES.items():
         args = dict(policy, repository=ref(registry, policy["repository"]))
-        tasks.append({"drc.registry.registry_prune": args, "diff": True, "register": "run_" + name})
-        tasks.append({"drc.registry.registry_prune": args, "register": "again_" + name})
+        tasks.append({"drc.registry.registry_prune": args, "diff": True, "ignore_errors": True,
+                      "register": "run_" + name})
+        tasks.append({"drc.registry.registry_prune": args, "ignore_errors": True, "register": "again_" + name})
     for name, args, _message in BAD_INPUT:
         args = dict({"repository": "%s/app" % UNREACHABLE}, **args)
         tasks.append({"drc.registry.registry_prune": args, "ignore_errors": True, "register": "bad_" + name})
@@ -107,7 +109,8 @@ def pruned(testbed, tmp_path_factory):
         run = run_playbook(tasks, str(tmp_path_factory.mktemp("prune")))
     finally:
         proxy.stop()
-    assert run.rc == 0, run.output[-5000:]
+    # every task ignores errors: each test reads its own result (a failed one has no "kept")
+    assert run.results, run.output[-5000:]
     return {"results": run.results, "seeded": seeded, "proxy": proxy.requests, "registry": registry,
             "output": run.output}
 
