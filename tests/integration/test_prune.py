@@ -24,6 +24,23 @@ from tests.testbed.retention_images import Pusher
 from tests.testbed.signed_fixtures import fixtures_dir, seed_signed_fixtures
 
 UNREACHABLE = "127.0.0.1:9"
+
+
+def _signature_fixtures_beside_an_ancestor() -> None:
+    """signed_fixtures.py looks beside the repository; a scratch copy (the guard runner's, under
+    build/mutants/) is deeper: point it at the first ancestor's shared/fixtures/signatures."""
+    if os.environ.get("DRC_SIGNATURE_FIXTURES"):
+        return
+    folder = os.path.dirname(os.path.abspath(__file__))
+    while os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+        candidate = os.path.join(folder, "shared", "fixtures", "signatures")
+        if os.path.isfile(os.path.join(candidate, "verdicts.json")):
+            os.environ["DRC_SIGNATURE_FIXTURES"] = candidate
+            return
+
+
+_signature_fixtures_beside_an_ancestor()
 FX = "prune-fx"  # where the signed fixtures go on the open registry
 
 
