@@ -11,11 +11,9 @@ import random
 import urllib.parse
 from datetime import datetime, timedelta, timezone
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+from tests.testbed.images import LAYER_TAR as LAYER, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
-LAYER = "application/vnd.oci.image.layer.v1.tar"
 
 
 def digest_of(data: bytes) -> str:
