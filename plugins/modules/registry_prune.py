@@ -71,7 +71,7 @@ options:
       newer_than:
         description:
           - Keep the tags whose image was created less than this long ago, by the image config's
-            C(created) time: a number and a unit, V(w), V(d), V(h), V(m) or V(s), for example
+            C(created) time, written as a number and a unit, V(w), V(d), V(h), V(m) or V(s), for example
             V(30d) or V(1d12h).
         type: str
       semver:
@@ -105,7 +105,7 @@ notes:
   - The registry must allow deletion; the CNCF Distribution registry needs
     C(storage.delete.enabled=true).
   - regclient removes a tag that shares its digest with a kept tag by pushing a throwaway manifest
-    to that tag and deleting the throwaway manifest. This module does not: for a moment the tag
+    to that tag and deleting the throwaway manifest. This module does not, because for a moment the tag
     names an image nobody built (a pull in that moment gets it), and a run killed in between
     leaves that image behind under the tag. It uses only the registry's own tag deletion.
   - Only manifests reachable from tags are seen. An index that no tag names is invisible to the

@@ -9,8 +9,6 @@ import base64
 import json
 import os
 import subprocess
-import time
-import urllib.error
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization

@@ -95,9 +95,8 @@ TAGS = sorted(CREATED) + [sig("x")]
     ({"newer_than": "15d"}, None, {"c3": ["newer_than"], "c4": ["newer_than"], "latest": ["newer_than"],
                                    "v2.0.0": ["newer_than"]}),
     ({"semver": ">=1.1.0 <3"}, None, {"v1.2.0": ["semver"], "v2.0.0": ["semver"]}),
-    ({"latest": 1}, ["^c"], {"c4": ["latest"], "artifact": ["not_a_candidate"], "latest": ["not_a_candidate"],
-                              "v1.0.0": ["not_a_candidate"], "v1.2.0": ["not_a_candidate"],
-                              "v10.0.0": ["not_a_candidate"], "v2.0.0": ["not_a_candidate"]}),
+    ({"latest": 1}, ["^c"], dict({"c4": ["latest"]}, **{t: ["not_a_candidate"] for t in (
+        "artifact", "latest", "v1.0.0", "v1.2.0", "v10.0.0", "v2.0.0")})),
     ({}, ["^c[12]$"], {t: ["not_a_candidate"] for t in CREATED if t not in ("c1", "c2")}),
     ({"latest": 1, "match": ["^c4$"], "newer_than": "2d"}, None,
      {"c4": ["latest", "match", "newer_than"], "latest": ["newer_than"]}),
