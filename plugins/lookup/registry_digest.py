@@ -107,7 +107,8 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve_each
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+    check_bearer_token_registries, connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.plugin_utils._registry import (
@@ -151,6 +152,7 @@ class LookupModule(LookupBase):
             except RegistryError as exc:
                 raise lookup_error(exc, term)
         try:
+            check_bearer_token_registries([reference.registry for reference in references], options)
             credentials = resolve_each(references, options)  # each bound to its term's registry
         except RegistryError as exc:
             raise lookup_error(exc)
