@@ -80,21 +80,23 @@ options:
   bearer_token:
     description:
       - A registry token obtained elsewhere (for example from a CI system or a cloud's CLI), sent
-        as-is as C(Authorization: Bearer) with every request to the registry the task names, and
-        to no other host: not to a host a redirect leads to, and not to the token service (no
-        token is requested with it).
-      - Instead of O(username), O(password), O(identity_token) and the other credential sources:
-        give one or the other. A task or lookup that names more than one registry refuses it.
+        as-is as the C(Bearer) credential of the C(Authorization) header of every request to the
+        registry the task names, and to no other host. It never goes to a host a redirect leads
+        to, nor to the token service (no token is requested with it).
+      - It replaces O(username), O(password), O(identity_token) and the other credential sources;
+        giving it with O(username), O(password) or O(identity_token) is an error. A task or
+        lookup that names more than one registry refuses it.
       - A token the registry refuses (expired, or without access) fails the task; it is not
         renewed. The legacy v1 API does not use it.
     type: str
     version_added: 0.1.0
   proxy:
     description:
-      - An http(s) proxy for every request of this task, V(http://proxy.example.com:3128) or
-        V(http://user:password@proxy.example.com:3128). https registries are reached through a
-        C(CONNECT) tunnel (the proxy sees the host name only); plain http registries through the
-        proxy itself, which then sees the requests and their C(Authorization) headers.
+      - An http(s) proxy for every request of this task, such as
+        V(http://proxy.example.com:3128) or V(http://user:password@proxy.example.com:3128).
+        https registries are reached through a C(CONNECT) tunnel (the proxy sees the host name
+        only); plain http registries through the proxy itself, which then sees the requests and
+        their C(Authorization) headers.
       - Without it, the environment variables E(HTTPS_PROXY), E(HTTP_PROXY), E(ALL_PROXY) and
         E(NO_PROXY) apply, as before. When it is given it wins over them, and E(NO_PROXY) does not
         apply to it.

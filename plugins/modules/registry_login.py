@@ -11,19 +11,19 @@ short_description: Check registry credentials, and keep them in a Docker or cont
 version_added: 0.1.0
 description:
   - With O(state=present), checks the credentials against the registry without reading anything
-    from it: C(GET /v2/) to learn how it authenticates, then, where it uses tokens, a token
+    from it. C(GET /v2/) to learn how it authenticates, then, where it uses tokens, a token
     request for a scope the credentials should be granted (pull on O(repository), or the catalog
     C(registry:catalog:*)), and C(GET /v2/) with that token (or with Basic credentials).
     Credentials the registry or its token service refuse fail the task with a message naming
     the registry and C(UNAUTHORIZED).
   - When O(config_path) is given, the credentials are then stored there, in the format that
     Docker's C(config.json) and the containers C(auth.json) (podman, skopeo, buildah) share
-    (C({"auths": {"<registry>": {"auth": "<base64 of user:password>"}}})), merged with what the
+    (an C(auths) object keyed by registry, each entry's C(auth) the base64 of C(user:password)), merged with what the
     file holds, written atomically with mode C(0600). The task reports C(changed) only when the
     file changes.
   - With O(state=absent), removes the registry's entry from O(config_path); nothing is sent to the
     registry.
-  - A token service may grant fewer actions than asked: the check proves that the credentials are
+  - A token service may grant fewer actions than asked. The check proves that the credentials are
     accepted, not what they may do.
 requirements:
   - requests
@@ -48,12 +48,12 @@ options:
     default: present
   repository:
     description:
-      - A repository path on O(registry), such as V(team/app): the check asks for a token that
+      - A repository path on O(registry), such as V(team/app). The check asks for a token that
         may pull from it. Without it, the check asks for the catalog scope C(registry:catalog:*).
     type: str
   config_path:
     description:
-      - The file to store the credentials in, or remove them from: a Docker C(config.json)
+      - The file to store the credentials in, or remove them from, a Docker C(config.json)
         (V(~/.docker/config.json)) or a containers C(auth.json)
         (V(${XDG_RUNTIME_DIR}/containers/auth.json), or the file given to C(skopeo --authfile)).
       - A missing file (and its directory, mode C(0700)) is created; an existing one keeps its
@@ -74,7 +74,7 @@ notes:
   - Only the username and password (or identity token) are stored; O(bearer_token) may be used
     to check a token, but is never stored.
   - A C(credHelpers) entry for the registry in a C(config.json) is asked by Docker instead of the
-    C(auths) entry: the task warns when there is one.
+    C(auths) entry, and the task warns when there is one.
 seealso:
   - module: drc.registry.registry_catalog_info
   - module: drc.registry.registry_tags_info
@@ -122,7 +122,7 @@ registry:
   sample: https://registry.example.com
 auth_scheme:
   description:
-    - How the registry authenticated the check - V(bearer) (a token from its token service),
+    - How the registry authenticated the check. V(bearer) (a token from its token service),
       V(basic), V(bearer_token) (the O(bearer_token) given) or V(none) (the registry asks for no
       credentials, so they were not checked; the task warns).
   returned: O(state=present)
