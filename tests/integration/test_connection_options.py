@@ -237,3 +237,19 @@ def test_a_loopback_registry_that_is_down_names_both_attempts():
     assert "GET https://127.0.0.1:%d/v2/ failed" % port in message, message
     assert "GET http://127.0.0.1:%d/v2/ failed" % port in message, message
     assert message.index("https://") < message.index("http://127"), message
+
+
+def test_the_legacy_v1_api_goes_through_the_proxy_option_too():
+    """registry_search_info speaks v1 only, on a connection of its own: it takes the proxy too."""
+    from tests.testbed.v1server import V1Pair
+
+    with V1Pair() as bed, ForwardProxy((PROXY_USER, PROXY_PASSWORD)) as proxy:
+        run = run_module("drc.registry.registry_search_info",
+                         {"query": "tool", "registry": bed.index.url, "limit": 3,
+                          "proxy": proxy.url_with(PROXY_USER, PROXY_PASSWORD)},
+                         env=no_proxy_env())
+        relayed = proxy.targets()
+    assert run.rc == 0, run.output
+    assert [hit["name"] for hit in run.result["results"]] == ["tools/tool-00", "tools/tool-01", "tools/tool-02"]
+    assert ("GET", "%s/v1/search?q=tool&n=3&page=1" % bed.index.url) in relayed, relayed
+    assert PROXY_PASSWORD not in run.output
