@@ -191,8 +191,25 @@ def test_bearer_token_reaches_the_registry_and_no_token_service(testbed, tmp_pat
     assert "refused the bearer_token" in refused["msg"], refused["msg"]
     assert "not both" in run.results["both"]["msg"]
     assert "bearer_token is for one registry" in run.results["two_registries"]["msg"]
+    assert testbed.registries["open"].host in run.results["two_registries"]["msg"]
     assert token_requests == []  # the token service was never asked
     assert token not in run.output and token[:20] not in json.dumps(run.results)
+
+
+@pytest.mark.parametrize("form", ["src", "images"])
+def test_a_copy_never_takes_the_bearer_token_to_its_other_registry(testbed, form):
+    """A copy from the token registry to the open one, with a bearer token for the first: refused,
+    and the open registry (which would take any Authorization) gets no request at all."""
+    source, dest = testbed.registries["token"], testbed.registries["open"]
+    token = token_from_bed(testbed, "app/multi")
+    pair = {"src": ref(source, "app/multi:oci"), "dest": ref(dest, "bearer/%s:oci" % form)}
+    args = dict(pair) if form == "src" else {"images": [pair]}
+    mark = dest.access_log_mark()
+    run = run_module("drc.registry.registry_copy", dict(args, bearer_token=token))
+    assert run.rc != 0, run.output
+    assert "bearer_token is for one registry" in run.output, run.output
+    assert dest.requests_since(mark) == []
+    assert token not in run.output
 
 
 def test_bearer_token_is_not_sent_to_a_redirect_target(tmp_path):

@@ -9,7 +9,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
-    check_bearer_token_registries, connection_options)
+    connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
     HAS_REQUESTS, REQUESTS_IMPORT_ERROR)
 
@@ -20,21 +20,14 @@ class RegistryModule:
     def __init__(self, module) -> None:
         self.module = module
         self.connections: list = []
-        self.bearer_registries: list = []
         if not HAS_REQUESTS:
             module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
 
     def connect(self, reference, options: dict | None = None):
-        """A RegistryConnection to the registry of ``reference`` (options default to the task's).
-
-        A bearer token goes to one registry: a task that would connect a second with it fails.
-        """
-        options = self.module.params if options is None else options
-        if options.get("bearer_token"):
-            self.bearer_registries.append(reference.registry)
-            check_bearer_token_registries(self.bearer_registries, options)
-        connection = RegistryConnection(connection_options(reference, options),
-                                        log=self.module.debug, warn=self.module.warn)
+        """A RegistryConnection to the registry of ``reference`` (options default to the task's)."""
+        connection = RegistryConnection(
+            connection_options(reference, self.module.params if options is None else options),
+            log=self.module.debug, warn=self.module.warn)
         self.connections.append(connection)
         return connection
 

@@ -4,6 +4,9 @@ explicit ``ConnectionOptions`` of one registry (credentials bound to that regist
 
 from __future__ import annotations
 
+import hashlib
+import threading
+
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import (
@@ -71,6 +74,23 @@ def check_bearer_token_registries(hosts: list, options: dict) -> None:
                          % (len(names), ", ".join(names)))
 
 
+# The registry each bearer token (by its SHA-256) was first used for in this process. A token is
+# issued for one registry, and no path (a copy's two sides, an images list, the terms of later
+# lookups) may take it to another: every connection made with one passes through here.
+_BEARER_TOKEN_REGISTRIES: dict = {}
+_BEARER_TOKEN_LOCK = threading.Lock()
+
+
+def bind_bearer_token(token: str, registry: str) -> None:
+    key = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    host = normalise_host(registry)
+    with _BEARER_TOKEN_LOCK:
+        bound = _BEARER_TOKEN_REGISTRIES.setdefault(key, host)
+    if bound != host:
+        raise InputError("bearer_token is for one registry: it was given for %s, and %s is named "
+                         "too" % (bound, host))
+
+
 def connection_options(reference, options: dict, pool_size: int = 10, credentials=None):
     """``ConnectionOptions`` for the registry of an ImageReference, from a task's or lookup's options.
 
@@ -79,6 +99,7 @@ def connection_options(reference, options: dict, pool_size: int = 10, credential
     """
     check_connection_options(options)
     if options.get("bearer_token"):
+        bind_bearer_token(options["bearer_token"], reference.registry)
         credentials = Credentials(source="bearer_token")  # nothing else is looked up or sent
     elif credentials is None:
         credentials = resolve(reference.registry, reference.repository,
