@@ -107,8 +107,7 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve_each
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
-    check_bearer_token_registries, connection_options)
+from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.plugin_utils._registry import (
@@ -152,15 +151,14 @@ class LookupModule(LookupBase):
             except RegistryError as exc:
                 raise lookup_error(exc, term)
         try:
-            check_bearer_token_registries([reference.registry for reference in references], options)
             credentials = resolve_each(references, options)  # each bound to its term's registry
+            options_list = [connection_options(ref, options, concurrency, creds)
+                            for ref, creds in zip(references, credentials)]
         except RegistryError as exc:
             raise lookup_error(exc)
         try:
-            digests = resolve_digests(
-                references, [connection_options(ref, options, concurrency, creds)
-                             for ref, creds in zip(references, credentials)],
-                platform=platform, concurrency=concurrency, log=log, warn=warn)
+            digests = resolve_digests(references, options_list, platform=platform,
+                                      concurrency=concurrency, log=log, warn=warn)
         except TermError as exc:
             raise lookup_error(exc, terms[exc.index])
         if self.get_option("output") == "pinned":

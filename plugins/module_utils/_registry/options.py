@@ -60,20 +60,6 @@ def check_connection_options(options: dict) -> None:
         check_proxy(options["proxy"])
 
 
-def check_bearer_token_registries(hosts: list, options: dict) -> None:
-    """A bearer token was issued for one registry: refuse it when a task or lookup names several."""
-    if not options.get("bearer_token"):
-        return
-    names: list = []
-    for host in hosts:
-        name = normalise_host(host)
-        if name not in names:
-            names.append(name)
-    if len(names) > 1:
-        raise InputError("bearer_token is for one registry, and %d are named: %s"
-                         % (len(names), ", ".join(names)))
-
-
 # The registry each bearer token (by its SHA-256) was first used for in this process. A token is
 # issued for one registry, and no path (a copy's two sides, an images list, the terms of later
 # lookups) may take it to another: every connection made with one passes through here.
