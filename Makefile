@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # The Pythons come from pyenv (PYENV_ROOT, or ~/.pyenv): pyenv_python gives X.Y's interpreter.
 PYENV_VERSIONS ?= $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 pyenv_python = $(or $(lastword $(sort $(wildcard $(PYENV_VERSIONS)/$(1).*/bin/python$(1)))),python$(1))
-# The development venv (the whole suite, every check): the newest ansible-core (requirements-dev.txt)
+# The development venv (the whole suite, every check) and the demo's: the newest ansible-core
 # on the newest Python it supports.
 PYTHON ?= $(call pyenv_python,3.13)
 VENV := $(CURDIR)/.venv
@@ -13,7 +13,11 @@ BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/build/collections
 LINK := $(COLLECTIONS)/ansible_collections/drc/registry
 SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/drc/registry
-DEBIAN_PACKAGES := docker-registry skopeo curl apache2-utils rsync time chromium
+# `make demo` installs only the registry, skopeo and requirements-demo.txt (in .venv-demo);
+# `make test` installs everything.
+DEMO_DEBIAN_PACKAGES := docker-registry skopeo
+DEBIAN_PACKAGES := $(DEMO_DEBIAN_PACKAGES) curl apache2-utils rsync time chromium
+DEMO_VENV := $(CURDIR)/.venv-demo
 # Venvs of their own: Galaxy's importer and ansible-builder (their pins clash with the development
 # venv; resolved for Python 3.11).
 GALAXY_PYTHON ?= $(call pyenv_python,3.11)
@@ -88,8 +92,15 @@ link:
 
 deps: debian-deps venv link
 
-demo: deps
-	$(BIN)/python -m tests.testbed.demo
+$(DEMO_VENV)/.installed: requirements-demo.txt
+	rm -rf $(DEMO_VENV) && $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-demo.txt
+	touch $@
+
+# (a target-specific value: debian-deps, run for the demo, installs the demo's packages only)
+demo: DEBIAN_PACKAGES := $(DEMO_DEBIAN_PACKAGES)
+demo: debian-deps $(DEMO_VENV)/.installed link
+	$(DEMO_VENV)/bin/python -m tests.testbed.demo
 
 # pytest and the checks run side by side: pytest in one job slot for the whole run, the checks one
 # after another in the other (the suite is CPU-bound: two slots keep both cores busy without more
