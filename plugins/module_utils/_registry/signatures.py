@@ -225,7 +225,7 @@ def layer_problem(layer) -> str | None:
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "the layer has no size"
     if size > MAX_PAYLOAD:
-        return "the payload is %d bytes, more than the %d allowed" % (size, MAX_PAYLOAD)
+        return "the payload is %d bytes, more than the %d bytes allowed" % (size, MAX_PAYLOAD)
     return None
 
 
