@@ -85,6 +85,10 @@ def cases(host: str) -> dict:
     nodigest = payload("nodigest", host, image={})
     out["nodigest"] = ([layer(nodigest)], {digest(nodigest): nodigest},
                        "no critical.image docker-manifest-digest")
+    # the right key and identity, but the digest of another image
+    otherdigest = payload("otherdigest", host, image={"docker-manifest-digest": digest(b"another image")})
+    out["otherdigest"] = ([layer(otherdigest)], {digest(otherdigest): otherdigest},
+                          "a signature for another digest, " + digest(b"another image"))
     return out
 
 
@@ -132,7 +136,8 @@ def test_the_control_verifies(hostile):
     assert run.results["lookup_good"]["ansible_facts"]["digest"] == IMAGE_DIGEST
 
 
-@pytest.mark.parametrize("repository", ["mismatch", "big", "lying", "many", "b64", "notjson", "nodigest"])
+@pytest.mark.parametrize("repository", ["mismatch", "big", "lying", "many", "b64", "notjson", "nodigest",
+                                        "otherdigest"])
 def test_hostile_signature_is_a_clear_failure(hostile, repository):
     table, run, _requests = hostile
     reason = table[repository][2]

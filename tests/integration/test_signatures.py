@@ -293,3 +293,23 @@ def test_a_wrong_passphrase_is_a_clear_failure(signed):
     result = signed["run"].results["wrong_passphrase"]
     assert result["failed"] is True
     assert "private_key cannot be decrypted: wrong or missing private_key_passphrase" in result["msg"]
+
+
+@pytest.mark.parametrize("library, module, args", [
+    ("PyNaCl", "drc.registry.registry_sign", {"private_key": key("key-a", "private"),
+                                              "private_key_passphrase": "fixture-a"}),
+    ("cryptography", "drc.registry.registry_sign", {"private_key": key("key-a", "private")}),
+    ("cryptography", "drc.registry.registry_signature_verify", {"keys": [key("key-a", "pub")]}),
+])
+def test_a_missing_library_gives_the_standard_message(library, module, args, tmp_path):
+    """The module's Python without the library (a package of that name that fails to import,
+    first on its path): Ansible's own "missing required library" message, no request made."""
+    from tests.integration.ansible_runner import ROOT, run_module
+    package = {"PyNaCl": "nacl", "cryptography": "cryptography"}[library]
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    run = run_module(module, dict(args, reference="127.0.0.1:9/never/contacted:1"), env={
+        "PYTHONPATH": os.pathsep.join((str(tmp_path), os.path.join(ROOT, "build", "collections")))})
+    assert run.rc != 0
+    assert run.result["msg"].startswith("Failed to import the required Python library (%s)" % library), run.output
+    assert "fixture-a" not in run.output
