@@ -73,9 +73,6 @@ seealso:
   - module: drc.registry.registry_signature_verify
     description: Verify signatures, then pin the digest.
   - module: drc.registry.registry_copy
-  - name: Signatures in drc.registry
-    description: How to verify then pin, sign a mirror, and what is not checked.
-    link: https://github.com/drc-registry/drc.registry/blob/main/docs/signatures.md
 author:
   - drc.registry maintainers (@drc-registry)
 """

@@ -92,9 +92,6 @@ seealso:
   - plugin: drc.registry.registry_digest
     plugin_type: lookup
     description: Its O(drc.registry.registry_digest#lookup:verify_keys) option resolves only verified digests.
-  - name: Signatures in drc.registry
-    description: How to verify then pin, sign a mirror, and what is not checked.
-    link: https://github.com/drc-registry/drc.registry/blob/main/docs/signatures.md
 author:
   - drc.registry maintainers (@drc-registry)
 """
