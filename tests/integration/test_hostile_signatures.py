@@ -126,7 +126,6 @@ def hostile(tmp_path_factory):
                           "vars": {"k": PUBLIC}, "register": "lookup_" + repository, "ignore_errors": True})
         run = run_playbook(tasks, str(tmp_path_factory.mktemp("hostile-signatures")))
         requests = list(server.requests)
-    assert run.rc == 0, run.output
     return table, run, requests
 
 

@@ -89,8 +89,9 @@ def verified(testbed, tmp_path_factory):
             reference=ref(registry, seeded["signed-image"]["reference"]),
             keys=["not a key"], **conn), "register": "bad_key", "ignore_errors": True},
     ]
+    for task in tasks:  # each test reads its own result: one failing task must not hide the others
+        task["ignore_errors"] = True
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("verify")))
-    assert run.rc == 0, run.output
     return seeded, run
 
 
@@ -110,14 +111,18 @@ def test_module_agrees_with_skopeo(verified, case):
                 "/fx/%s:sha256-%s.sig" % (case, seeded[case]["digest"][7:]))
 
 
-@pytest.mark.parametrize("case, reason", [
-    ("unsigned", "no signatures exist"),
-    ("other-key", "verifies with none of the 1 key(s)"),
-    ("bad-signature", "verifies with none of the 1 key(s)"),
-    ("other-identity", "identity not accepted: signed for registry.example/fx/elsewhere:1"),
-    ("other-digest", "a signature for another digest, sha256:4432fe9f"),
-])
-def test_module_says_why(verified, case, reason):
+REASONS = {
+    "unsigned": "no signatures exist",
+    "other-key": "verifies with none of the 1 key(s)",
+    "bad-signature": "verifies with none of the 1 key(s)",
+    "other-identity": "identity not accepted: signed for registry.example/fx/elsewhere:1",
+    "other-digest": "a signature for another digest, sha256:4432fe9f",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REASONS))
+def test_module_says_why(verified, case):
+    reason = REASONS[case]
     result = verified[1].results["module_" + case.replace("-", "_")]
     assert result["failed"] is True and reason in result["msg"], result
     assert "Traceback" not in json.dumps(result)
@@ -221,8 +226,9 @@ def signed(testbed, tmp_path_factory):
          "register": "wrong_passphrase", "ignore_errors": True},
     ]
     before_kept = sig_manifest(testbed, registry, "sign/kept", other)
+    for task in tasks:
+        task["ignore_errors"] = True
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("sign")))
-    assert run.rc == 0, run.output
     return {"registry": registry, "run": run, "image": image, "index": index, "other": other,
             "before_kept": before_kept, "seeded": seeded}
 
