@@ -17,7 +17,7 @@ description:
     C(sigstoreSigned) policy read it.
   - The digest signed is that of the manifest's bytes as fetched, never a header's claim.
   - Idempotent. When a signature by this key for this digest and identity is already there,
-    nothing is written (RV(changed=false)). Otherwise the new signature is added beside those
+    nothing is written (C(changed=false)). Otherwise the new signature is added beside those
     already present; another key's signatures are kept as they are.
   - No transparency-log (Rekor) entry is made, and keyless signing is not supported.
 requirements:

@@ -216,8 +216,8 @@ def layer_problem(layer) -> str | None:
     if not isinstance(layer, dict):
         return "the layer is not a JSON object"
     if layer.get("mediaType") != SIMPLESIGNING_TYPE:
-        return "the layer's media type is %r, not %s" % (str(layer.get("mediaType"))[:100],
-                                                        SIMPLESIGNING_TYPE)
+        shown = str(layer.get("mediaType"))[:100]
+        return "the layer's media type is %r, not %s" % (shown, SIMPLESIGNING_TYPE)
     problem = digest_problem(layer.get("digest"))
     if problem is not None:
         return "the layer's digest is unusable: %s" % problem
