@@ -159,11 +159,20 @@ def test_signing_keys_and_passphrases_never_shown_at_vvvv(testbed, tmp_path):
         {"drc.registry.registry_sign": dict(reference=reference, private_key="{{ cosign_pem }}",
                                             private_key_passphrase="{{ cosign_pp_wrong }}", **conn),
          "register": "cosign_wrong", "ignore_errors": True},
+        {"drc.registry.registry_copy": dict(src=reference, dest=ref(registry, "secrets/copied:1"),
+                                            sign_key="{{ pem }}", sign_key_passphrase="{{ pp }}", **conn),
+         "register": "copy_signed"},
+        {"drc.registry.registry_copy": dict(src=reference, dest=ref(registry, "secrets/copied:1"),
+                                            sign_key="{{ cosign_pem }}",
+                                            sign_key_passphrase="{{ cosign_pp_wrong }}", **conn),
+         "register": "copy_wrong", "ignore_errors": True},
     ]
     run = run_playbook(tasks, str(tmp_path), play_vars=secret_vars, verbosity=4)
     assert run.rc == 0, run.output
     assert run.results["pem_text"]["changed"] is True and run.results["cosign_text"]["changed"] is True
     assert run.results["wrong"]["failed"] is True and run.results["cosign_wrong"]["failed"] is True
+    assert run.results["copy_signed"]["signatures"][0]["changed"] is True
+    assert run.results["copy_wrong"]["failed"] is True
     shown = run.output + json.dumps(run.results)
     for secret in (passphrase, cosign_passphrase):
         assert secret not in shown, "a passphrase leaked"

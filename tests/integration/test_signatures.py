@@ -193,6 +193,7 @@ def signed(testbed, tmp_path_factory):
     with open(key("key-b", "private")) as handle:
         cosign_b = dict(private_key=handle.read(), private_key_passphrase=passphrase("key-b"))
     fresh, kept = ref(registry, "sign/fresh:1"), ref(registry, "sign/kept:1")
+    copied = ref(registry, "sign/copied:1")
     tasks = [
         {"drc.registry.registry_sign": dict(reference=fresh, annotations={"pipeline": "test"},
                                             **cosign_a, **conn),
@@ -224,6 +225,26 @@ def signed(testbed, tmp_path_factory):
         {"drc.registry.registry_sign": dict(reference=fresh, private_key=key("key-a", "private"),
                                             private_key_passphrase="not-the-passphrase-7c1", **conn),
          "register": "wrong_passphrase", "ignore_errors": True},
+        # registry_copy's sign_key: the mirror carries our own signature, in the same run
+        {"drc.registry.registry_copy": dict(src=ref(registry, "fx/signed-image:1"), dest=copied,
+                                            sign_key=cosign_b["private_key"],
+                                            sign_key_passphrase=cosign_b["private_key_passphrase"], **conn),
+         "check_mode": True, "register": "copy_check"},
+        {"drc.registry.registry_copy": dict(src=ref(registry, "fx/signed-image:1"), dest=copied,
+                                            sign_key=cosign_b["private_key"],
+                                            sign_key_passphrase=cosign_b["private_key_passphrase"], **conn),
+         "register": "copy_signed"},
+        {"drc.registry.registry_copy": dict(src=ref(registry, "fx/signed-image:1"), dest=copied,
+                                            sign_key=cosign_b["private_key"],
+                                            sign_key_passphrase=cosign_b["private_key_passphrase"], **conn),
+         "register": "copy_again"},
+        {"drc.registry.registry_signature_verify": dict(reference=copied, keys=[key("key-b", "pub")], **conn),
+         "register": "verify_copied"},
+        {"drc.registry.registry_copy": dict(src=ref(registry, "fx/signed-image:1"),
+                                            dest="oci:%s:1" % tmp_path_factory.mktemp("layout"),
+                                            sign_key=cosign_b["private_key"],
+                                            sign_key_passphrase=cosign_b["private_key_passphrase"], **conn),
+         "register": "copy_to_layout", "ignore_errors": True},
     ]
     before_kept = sig_manifest(testbed, registry, "sign/kept", other)
     for task in tasks:
@@ -319,3 +340,17 @@ def test_a_missing_library_gives_the_standard_message(library, module, args, tmp
     assert run.rc != 0
     assert run.result["msg"].startswith("Failed to import the required Python library (%s)" % library), run.output
     assert "fixture-a" not in run.output
+
+
+def test_registry_copy_signs_what_it_copied(testbed, signed):
+    results = signed["run"].results
+    assert results["copy_check"]["changed"] is True and results["copy_check"]["signatures"][0]["changed"]
+    assert results["copy_signed"]["changed"] is True
+    assert results["copy_signed"]["signatures"][0]["digest"] == results["copy_signed"]["digest"]
+    assert results["copy_again"]["changed"] is False
+    assert results["copy_again"]["signatures"][0]["changed"] is False
+    assert results["verify_copied"]["signatures"][0]["identity"].endswith("/sign/copied:1")
+    # check mode wrote nothing: the real run found neither image nor signature
+    assert results["copy_signed"]["signatures"][0]["changed"] is True
+    assert results["copy_to_layout"]["failed"] is True
+    assert "sign_key needs a registry destination" in results["copy_to_layout"]["msg"]

@@ -151,3 +151,26 @@ def sign_image(connection, reference, private_key, identity: str | None, annotat
             "changed": any(entry["changed"] for entry in signed),
             "diff": {"before": {d["before_header"]: d["before"] for d in diffs},
                      "after": {d["after_header"]: d["after"] for d in diffs}}}
+
+
+def copy_signing_key(value: str | None, passphrase: str | None, dest):
+    """registry_copy's ``sign_key``, loaded and checked before anything is copied (or None)."""
+    if not value:
+        return None
+    if dest.kind != "registry":
+        raise InputError("sign_key needs a registry destination, not %s" % dest.display)
+    return signing_keys.load_private_key(value, passphrase, "sign_key")
+
+
+def sign_copy(dest, private_key, copied: dict, check_mode: bool) -> dict:
+    """registry_copy's ``sign_key``: sign what was copied, at the destination, for its name.
+
+    In check mode a copy that would change the destination has nothing there to sign yet: the
+    signature is reported as one that would be added.
+    """
+    if check_mode and copied["changed"]:
+        return {"changed": True, "signatures": [{"digest": copied["digest"], "changed": True,
+                                                 "location": "%s:%s" % (dest.reference.full_name,
+                                                                        signature_tag(copied["digest"]))}]}
+    signed = sign_image(dest.connection, dest.reference, private_key, None, None, False, check_mode)
+    return {"changed": signed["changed"], "signatures": signed["signatures"]}
