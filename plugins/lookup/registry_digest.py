@@ -174,6 +174,9 @@ class LookupModule(LookupBase):
             rule = identity_rule(self.get_option("identity"), self.get_option("signed_prefix"),
                                  self.get_option("prefix"))
         except RegistryError as exc:
+            if getattr(exc, "library", None):  # signing_keys.MissingLibrary
+                raise AnsibleLookupError("verify_keys needs the Python library '%s' on the controller"
+                                         % exc.library)
             raise AnsibleLookupError(str(exc))
         return verified_digest(keys, rule)
 

@@ -26,16 +26,6 @@ except ImportError:  # the adapters report the missing library
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
-try:
-    import nacl.exceptions
-    import nacl.secret
-    HAS_NACL = True
-    NACL_IMPORT_ERROR = None
-except ImportError:  # only cosign's encrypted private keys need it
-    import traceback
-    HAS_NACL = False
-    NACL_IMPORT_ERROR = traceback.format_exc()
-
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 
 MAX_KEY_FILE = 64 * 1024
@@ -139,9 +129,13 @@ def _b64(value, field: str) -> bytes:
 
 def _cosign_secret(data: bytes, passphrase: bytes, what: str) -> bytes:
     """The PKCS#8 DER inside cosign's encrypted format: scrypt, then NaCl secretbox."""
-    if not HAS_NACL:
+    try:  # imported here: only cosign's encrypted private keys need it
+        import nacl.exceptions
+        import nacl.secret
+    except ImportError:
+        import traceback
         raise MissingLibrary("PyNaCl", "to read cosign's encrypted private keys (%s)" % what,
-                             NACL_IMPORT_ERROR)
+                             traceback.format_exc())
     body = b"".join(line.strip() for line in data.splitlines()
                     if line.strip() and not line.startswith(b"-----"))
     try:
