@@ -68,7 +68,7 @@ options:
       - With O(verify_keys), how a signature's identity must relate to the term, as
         O(drc.registry.registry_signature_verify#module:identity).
     type: str
-    choices: [match_repo_digest_or_exact, match_exact, match_repository, any]
+    choices: [match_repo_digest_or_exact, match_exact, match_repository, any, signed_prefix]
     default: match_repo_digest_or_exact
     version_added: 0.1.0
   signed_prefix:

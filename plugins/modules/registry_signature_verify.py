@@ -52,8 +52,11 @@ options:
       - V(match_exact) means exactly the same name, tag and digest.
       - V(match_repository) means the same repository, whatever the tag.
       - V(any) accepts any identity (only the key and the digest are checked).
+      - V(signed_prefix) is skopeo's C(remapIdentity) spelled as a rule; the default rule, with
+        O(signed_prefix) required.
+      - O(signed_prefix) applies to every rule.
     type: str
-    choices: [match_repo_digest_or_exact, match_exact, match_repository, any]
+    choices: [match_repo_digest_or_exact, match_exact, match_repository, any, signed_prefix]
     default: match_repo_digest_or_exact
   signed_prefix:
     description:
@@ -191,7 +194,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.options imp
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
-    IDENTITY_RULES, identity_rule)
+    IDENTITY_CHOICES, IDENTITY_RULES, identity_rule)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signing_keys import (
     load_public_keys)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signature_verify import (
@@ -203,7 +206,7 @@ def main():
         argument_spec=argument_spec(
             reference=dict(type="str", required=True),
             keys=dict(type="list", elements="str", required=True, no_log=False),
-            identity=dict(type="str", choices=list(IDENTITY_RULES), default=IDENTITY_RULES[0]),
+            identity=dict(type="str", choices=list(IDENTITY_CHOICES), default=IDENTITY_RULES[0]),
             signed_prefix=dict(type="str"),
             prefix=dict(type="str"),
             platform=dict(type="str"),

@@ -88,6 +88,10 @@ def verified(testbed, tmp_path_factory):
         {"drc.registry.registry_signature_verify": dict(
             reference=ref(registry, seeded["signed-image"]["reference"]),
             keys=["not a key"], **conn), "register": "bad_key", "ignore_errors": True},
+        {"drc.registry.registry_signature_verify": dict(
+            reference=ref(registry, seeded["signed-docker"]["reference"]), keys=[key("key-a", "pub")],
+            identity="signed_prefix", signed_prefix=SIGNED_PREFIX, prefix=prefix, **conn),
+         "register": "remap_rule"},
     ]
     for task in tasks:  # each test reads its own result: one failing task must not hide the others
         task["ignore_errors"] = True
@@ -158,6 +162,7 @@ def test_identity_rules_on_the_registry(verified):
     # match_repository: another repository is still refused
     assert run.results["other_identity_by_repository"]["failed"] is True
     assert "keys[0]" in run.results["bad_key"]["msg"] and "not a key" in run.results["bad_key"]["msg"]
+    assert run.results["remap_rule"]["digest"] == seeded["signed-docker"]["digest"]
 
 
 # -- signing ----------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ MAX_SIGNATURE_LAYERS = 256
 MAX_SIGNATURE_TEXT = 16 * 1024  # base64 of the largest signature (RSA 8192 is 1 KiB) with room
 
 IDENTITY_RULES = ("match_repo_digest_or_exact", "match_exact", "match_repository", "any")
+# skopeo's remapIdentity as a rule of its own: the default rule, with signed_prefix required
+REMAP_RULE = "signed_prefix"
+IDENTITY_CHOICES = IDENTITY_RULES + (REMAP_RULE,)
 
 
 def signature_tag(digest: str) -> str:
@@ -161,10 +164,14 @@ def _check_prefix(value: str, option: str) -> str:
 def identity_rule(identity: str | None, signed_prefix: str | None, prefix: str | None) -> dict:
     """Check the identity options: a rule, and an optional remap (skopeo's remapIdentity)."""
     rule = identity or "match_repo_digest_or_exact"
-    if rule not in IDENTITY_RULES:
-        raise InputError("identity must be one of %s, got %r" % (", ".join(IDENTITY_RULES), rule))
+    if rule not in IDENTITY_CHOICES:
+        raise InputError("identity must be one of %s, got %r" % (", ".join(IDENTITY_CHOICES), rule))
     if prefix is not None and signed_prefix is None:
         raise InputError("prefix needs signed_prefix")
+    if rule == REMAP_RULE:
+        if signed_prefix is None:
+            raise InputError("identity signed_prefix needs the option signed_prefix")
+        rule = "match_repo_digest_or_exact"
     return {"rule": rule,
             "signed_prefix": _check_prefix(signed_prefix, "signed_prefix") if signed_prefix else None,
             "prefix": _check_prefix(prefix, "prefix") if prefix else None}

@@ -105,6 +105,7 @@ RULES = {
     "remap": identity_rule(None, "registry.example/fx", "127.0.0.1:5000/fx"),
     "remap-host": identity_rule(None, "registry.example/fx", None),
     "remap-repository": identity_rule("match_repository", "registry.example/fx", "127.0.0.1:5000/fx"),
+    "remap-rule": identity_rule("signed_prefix", "registry.example/fx", None),
 }
 
 
@@ -139,6 +140,8 @@ RULES = {
     ("remap-host", "mirror.example/fx/a:1", "registry.example/fx/a:1", True),
     ("remap-host", "mirror.example/other/a:1", "registry.example/fx/a:1", False),
     ("remap-repository", "127.0.0.1:5000/fx/a:1", "registry.example/fx/a:7", True),
+    ("remap-rule", "127.0.0.1:5000/fx/a:1", "registry.example/fx/a:1", True),
+    ("remap-rule", "127.0.0.1:5000/fx/a:1", "registry.example/fx/a:7", False),
 ])
 def test_identity_rules(rule, image, signed, accepted):
     problem = identity_problem(identity_of(parse_image_reference(image)), parse_identity(signed),
@@ -149,6 +152,7 @@ def test_identity_rules(rule, image, signed, accepted):
 @pytest.mark.parametrize("identity, signed_prefix, prefix, message", [
     ("exactly", None, None, "identity must be one of"),
     (None, None, "r.example/fx", "prefix needs signed_prefix"),
+    ("signed_prefix", None, None, "needs the option signed_prefix"),
     (None, "fx", None, "must start with a registry host"),
     (None, "r.example/fx:1", None, "without tag or digest"),
     (None, "r.example/fx@" + DIGEST, None, "must be a registry host"),
