@@ -45,6 +45,12 @@ def check_annotations(annotations: dict | None) -> dict:
         raise InputError("annotations must be JSON data (strings, numbers, lists, dicts)")
     if size > MAX_ANNOTATIONS // 2:
         raise InputError("annotations are %d bytes as JSON, more than %d" % (size, MAX_ANNOTATIONS // 2))
+    # containers/image reads these two claims with fixed types, and refuses the payload otherwise
+    if "creator" in annotations and not isinstance(annotations["creator"], str):
+        raise InputError("annotations.creator must be a string (skopeo refuses other types)")
+    timestamp = annotations.get("timestamp")
+    if "timestamp" in annotations and (not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool)):
+        raise InputError("annotations.timestamp must be a number of seconds (skopeo refuses other types)")
     return dict(annotations)
 
 

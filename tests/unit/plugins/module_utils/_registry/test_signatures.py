@@ -333,3 +333,22 @@ def test_weak_and_wrong_keys_are_refused(tmp_path):
         sk.load_public_keys([str(not_pem)])
     with pytest.raises(InputError, match="at least one"):
         sk.load_public_keys([])
+
+
+@pytest.mark.parametrize("annotations, message", [
+    ({"creator": 1}, "creator must be a string"),
+    ({"timestamp": "yesterday"}, "timestamp must be a number"),
+    ({"timestamp": True}, "timestamp must be a number"),
+    ({"x": "y" * 40000}, "more than"),
+])
+def test_bad_annotations(annotations, message):
+    from ansible_collections.drc.registry.plugins.module_utils._registry.signing import check_annotations
+    with pytest.raises(InputError, match=message):
+        check_annotations(annotations)
+
+
+def test_annotations_written_as_given():
+    from ansible_collections.drc.registry.plugins.module_utils._registry.signing import check_annotations
+    assert check_annotations({"creator": "ci", "timestamp": 1796399139, "team": "a"}) == {
+        "creator": "ci", "timestamp": 1796399139, "team": "a"}
+    assert check_annotations(None) == {}
