@@ -292,6 +292,7 @@ def main():
             platforms=dict(type="list", elements="str"),
             chunk_size=dict(type="int"),
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+            referrers=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("images", "src"), ("images", "dest")],
@@ -314,7 +315,8 @@ def main():
             ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
         source, dest = ends
         result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
-                            concurrency=params["concurrency"], check_mode=module.check_mode)
+                            concurrency=params["concurrency"], check_mode=module.check_mode,
+                            referrers=params["referrers"], warn=module.warn)
     except (RegistryError, OSError) as exc:
         for end in ends:
             end.close()
@@ -347,7 +349,8 @@ def copy_list(module, registry) -> None:
         check_task_credentials(params, [(side, location) for pair in parse_pairs(params["images"])
                                         for side, location in zip(("src", "dest"), pair)])
         result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
-                             concurrency=params["concurrency"], check_mode=module.check_mode)
+                             concurrency=params["concurrency"], check_mode=module.check_mode,
+                             referrers=params["referrers"], warn=module.warn)
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):  # a layout's file system
             exc = RegistryError("copying images failed: %s" % exc)
