@@ -51,7 +51,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, ManifestError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, put_manifest, put_manifest_answer)
+    get_manifest, manifest_digest, put_manifest, put_manifest_answer)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 
@@ -361,3 +361,14 @@ class LayoutReferrers:
             written += 1
         self._by_subject = None
         return written
+
+
+# -- registry_referrers_info ---------------------------------------------------------------------
+def referrers_info(connection, reference, artifact_type: str | None = None) -> dict:
+    """The module's result: the subject's digest, its referrers, whether the registry has the API."""
+    digest = reference.digest or manifest_digest(connection, reference.repository,
+                                                 reference.api_reference)["digest"]
+    finder = RegistryReferrers(connection, reference.repository)
+    found = finder.referrers(digest, artifact_type)
+    return {"digest": digest, "referrers": found, "referrers_api": finder.api is True,
+            "reference": reference.string}
