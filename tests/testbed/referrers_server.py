@@ -11,7 +11,9 @@ never a 404 (an empty index for an unknown digest); ``?artifactType=`` filters a
 (HEAD, GET, monolithic upload), manifests (HEAD, GET, PUT by tag or digest) and the tag list.
 
 Knobs for the hostile tests: ``page_size``, ``filters`` (False: ignore ``artifactType``),
-``endless_pages`` (every page links to another), ``extra`` (descriptors added to every listing).
+``endless_pages`` (every page links to another), ``extra`` (descriptors added to every listing),
+``api`` (False: a registry without the API, 404 and no ``OCI-Subject``, as Distribution 2.8),
+``lost_tags`` (a PUT to these tags is accepted and then lost, as if another writer replaced it).
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ def digest_of(data: bytes) -> str:
 
 
 class ReferrersRegistry(LoopbackServer):
-    def __init__(self, page_size: int = 2, filters: bool = True, endless_pages: bool = False) -> None:
+    def __init__(self, page_size: int = 2, filters: bool = True, endless_pages: bool = False,
+                 api: bool = True) -> None:
+        self.api = api
+        self.lost_tags: set = set()
         self.page_size = page_size
         self.filters = filters
         self.endless_pages = endless_pages
@@ -99,6 +104,8 @@ class ReferrersRegistry(LoopbackServer):
         return out
 
     def referrers(self, method, repository, subject, query, headers, body) -> tuple:
+        if not self.api:
+            return self.error(404, "NOT_FOUND")
         if method != "GET":
             return self.error(405, "UNSUPPORTED")
         found = []
@@ -127,12 +134,14 @@ class ReferrersRegistry(LoopbackServer):
             if reference.startswith("sha256:") and reference != digest:
                 return self.error(400, "DIGEST_INVALID")
             media_type = headers.get("Content-Type")
+            if reference in self.lost_tags:
+                return 201, {"Docker-Content-Digest": digest}, b""
             self.manifests[(repository, digest)] = (media_type, body)
             if not reference.startswith("sha256:"):
                 self.tags[(repository, reference)] = digest
             answer = {"Docker-Content-Digest": digest, "Location": "/v2/%s/manifests/%s" % (repository, digest)}
             subject = (json.loads(body).get("subject") or {}).get("digest")
-            if subject:
+            if subject and self.api:
                 answer["OCI-Subject"] = subject
             return 201, answer, b""
         if method not in ("GET", "HEAD"):
@@ -179,7 +188,10 @@ class ReferrersRegistry(LoopbackServer):
         return {"digest": digest, "size": len(data)}
 
     def put_manifest(self, repository: str, body: dict, tag: str | None = None) -> dict:
-        raw = json.dumps(body, sort_keys=True).encode()
+        return self.put_raw(repository, json.dumps(body, sort_keys=True).encode(), tag)
+
+    def put_raw(self, repository: str, raw: bytes, tag: str | None = None) -> dict:
+        body = json.loads(raw)
         digest = digest_of(raw)
         self.manifests[(repository, digest)] = (body["mediaType"], raw)
         if tag:
