@@ -58,13 +58,18 @@ def bed(testbed, tmp_path_factory):
     creds = connection(testbed, dest)
     servers = {"api": ReferrersRegistry(page_size=1), "api2": ReferrersRegistry(),
                "unfiltered": ReferrersRegistry(filters=False), "endless": ReferrersRegistry(endless_pages=True),
-               "huge": ReferrersRegistry(page_size=2000), "lossy": ReferrersRegistry(api=False)}
+               "huge": ReferrersRegistry(page_size=2000), "lossy": ReferrersRegistry(api=False),
+               "nolist": ReferrersRegistry(api=False, list_tags=False)}
     for server in servers.values():
         server.start()
     seeded = {name: seed(server) for name, server in servers.items() if name not in ("api2", "lossy")}
     servers["huge"].extra = many(1001)
     image = seeded["api"]["image"]["digest"]
     servers["lossy"].lost_tags.add(fallback_tag(image))
+    # a cosign tag on a registry that refuses the tag list: found by HEAD
+    nolist = seeded["nolist"]
+    signature_raw = servers["nolist"].manifests[("app", nolist["signature"]["digest"])][1]
+    servers["nolist"].put_raw("app", signature_raw, tag=fallback_tag(nolist["image"]["digest"]) + ".sig")
 
     def host(name: str, image_path: str = "app:1") -> str:
         return "%s/%s" % (servers[name].host, image_path)
@@ -84,6 +89,7 @@ def bed(testbed, tmp_path_factory):
         {COPY: {"src": host("huge"), "dest": ref(dest, "huge/app:1"), "dest_auth": creds},
          "register": "huge", "ignore_errors": True},
         {COPY: {"src": host("api"), "dest": host("lossy")}, "register": "lossy", "ignore_errors": True},
+        {INFO: {"reference": host("nolist")}, "register": "info_nolist", "ignore_errors": True},
     ]
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("referrers-api")))
     for server in servers.values():
@@ -180,3 +186,12 @@ def test_a_fallback_index_another_writer_replaced_is_reported(bed):
     assert lossy.get("failed") is not True, lossy
     assert any("changed by another writer" in w and bed["seeded"]["api"]["sbom"]["digest"] in w
                for w in lossy.get("warnings", [])), lossy
+
+
+def test_cosign_tags_are_found_when_the_tag_list_is_refused(bed):
+    info, seeded = result(bed, "info_nolist"), bed["seeded"]["nolist"]
+    assert info.get("failed") is not True, info
+    assert info["referrers_api"] is False
+    assert [(e["digest"], e["found_by"], e["tag"]) for e in info["referrers"]] == [
+        (seeded["signature"]["digest"], "cosign_tag", fallback_tag(seeded["image"]["digest"]) + ".sig")]
+    assert ("GET", "/v2/app/tags/list") in bed["servers"]["nolist"].requests  # asked, refused, then HEAD

@@ -13,7 +13,8 @@ never a 404 (an empty index for an unknown digest); ``?artifactType=`` filters a
 Knobs for the hostile tests: ``page_size``, ``filters`` (False: ignore ``artifactType``),
 ``endless_pages`` (every page links to another), ``extra`` (descriptors added to every listing),
 ``api`` (False: a registry without the API, 404 and no ``OCI-Subject``, as Distribution 2.8),
-``lost_tags`` (a PUT to these tags is accepted and then lost, as if another writer replaced it).
+``lost_tags`` (a PUT to these tags is accepted and then lost, as if another writer replaced it),
+``list_tags`` (False: the tag list is refused with 403, as for credentials that may pull only).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def digest_of(data: bytes) -> str:
 
 class ReferrersRegistry(LoopbackServer):
     def __init__(self, page_size: int = 2, filters: bool = True, endless_pages: bool = False,
-                 api: bool = True) -> None:
+                 api: bool = True, list_tags: bool = True) -> None:
         self.api = api
+        self.list_tags = list_tags
         self.lost_tags: set = set()
         self.page_size = page_size
         self.filters = filters
@@ -178,6 +180,8 @@ class ReferrersRegistry(LoopbackServer):
         return self.error(405, "UNSUPPORTED")
 
     def tag_list(self, method, repository, rest, query, headers, body) -> tuple:
+        if not self.list_tags:
+            return self.error(403, "DENIED")
         names = sorted(tag for (repo, tag) in self.tags if repo == repository)
         return 200, {"Content-Type": "application/json"}, json.dumps({"name": repository, "tags": names}).encode()
 

@@ -51,7 +51,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, ManifestError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, manifest_digest, put_manifest, put_manifest_answer)
+    get_manifest, head_manifest, manifest_digest, put_manifest, put_manifest_answer)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 
@@ -151,19 +151,37 @@ class RegistryReferrers:
         self.connection = connection
         self.repository = repository
         self.api: bool | None = None  # None until the registry has answered a referrers request
-        self._tags: set | None = None
+        self._tags: set | bool | None = None  # False: listing refused
         self._manifests: dict = {}
 
-    def tags(self) -> set:
-        """Every tag of the repository, listed once (which fallback and cosign tags exist)."""
+    def tags(self) -> set | None:
+        """Every tag of the repository, listed once (which fallback and cosign tags exist); None
+        when the credentials may pull but not list tags (each tag is then asked for by HEAD)."""
         if self._tags is None:
             try:
                 self._tags = set(list_tags(self.connection, self.repository))
             except RegistryError as exc:
-                if not is_not_found(exc):
+                if exc.status in (401, 403):
+                    self.connection.log("listing the tags of %s was refused (%s): asking for the "
+                                        "fallback and cosign tags one by one" % (self.repository, exc))
+                    self._tags = False
+                elif is_not_found(exc):
+                    self._tags = set()
+                else:
                     raise
-                self._tags = set()
-        return self._tags
+        return self._tags if self._tags is not False else None
+
+    def has_tag(self, tag: str) -> bool:
+        tags = self.tags()
+        if tags is not None:
+            return tag in tags
+        try:
+            head_manifest(self.connection, self.repository, tag)
+        except RegistryError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
 
     def referrers(self, digest: str, artifact_type: str | None = None) -> list:
         validate_digest(digest)
@@ -171,11 +189,10 @@ class RegistryReferrers:
         if self.api is not False:
             found.extend(self._from_api(digest, artifact_type))
         stem = fallback_tag(digest)
-        tags = self.tags()
-        if stem in tags:
+        if self.has_tag(stem):
             found.extend(self._from_fallback(digest, stem))
         for suffix in COSIGN_SUFFIXES:
-            if stem + suffix in tags:
+            if self.has_tag(stem + suffix):
                 manifest = get_manifest(self.connection, self.repository, stem + suffix)
                 self._manifests[manifest.digest] = manifest
                 found.append(entry_from_manifest(manifest, "cosign_tag", stem + suffix))
