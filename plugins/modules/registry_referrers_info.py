@@ -36,9 +36,9 @@ options:
     description:
       - Only the referrers of this artifact type, for example
         V(application/spdx+json) or V(application/vnd.dev.cosign.artifact.sig.v1+json).
-      - Sent to the referrers API as C(artifactType); when the registry's C(OCI-Filters-Applied)
-        header does not say it filtered, the module filters. Entries found through tags are
-        filtered here.
+      - Sent to the referrers API as C(artifactType), and applied by the module to every answer
+        too, so a registry whose C(OCI-Filters-Applied) header does not say it filtered is
+        covered. Entries found through tags are filtered the same way.
       - The artifact type of a manifest without C(artifactType) is its config's media type, as
         the OCI distribution spec says.
     type: str
