@@ -24,7 +24,7 @@ description:
   - Either side may be an OCI image layout as C(skopeo) writes it, C(oci:PATH[:TAG]) (a directory)
     or C(oci-archive:PATH[:TAG]) (the same as a tar file). Files are written under temporary
     names and renamed once verified.
-  - Signatures, SBOMs and attestations travel with the image (O(referrers)): the referrers of
+  - Signatures, SBOMs and attestations travel with the image (O(referrers)), the referrers of
     every manifest copied, found through the OCI referrers API, the OCI fallback tag
     C(sha256-<hex>) and cosign's C(.sig), C(.att) and C(.sbom) tags, and theirs in turn.
   - The task reports no change, and sends nothing, when O(dest) already holds the manifest and
@@ -121,7 +121,7 @@ options:
       - By default every platform of an index is copied and the index keeps its digest.
       - A signature, SBOM or attestation (a manifest with an C(artifactType), a C(subject), a
         config that is not an image config, or a config without os and architecture) is never
-        filtered by platform: it is copied as it is.
+        filtered by platform; it is copied as it is.
     type: list
     elements: str
   chunk_size:
@@ -138,23 +138,23 @@ options:
     default: 4
   referrers:
     description:
-      - Copy the referrers of every manifest copied (the index and each child): signatures, SBOMs
+      - Copy the referrers of every manifest copied (the index and each child), signatures, SBOMs
         and attestations, and their own referrers (a signature of an SBOM), at most 8 levels
         deep, each with all its blobs.
       - They are found, on a registry, through the OCI referrers API, then the OCI fallback tag
         C(sha256-<hex>) (an index of referrers), then cosign's tags C(sha256-<hex>.sig),
         C(.att) and C(.sbom) (one tag listing per repository shows which exist); in an OCI
         layout, as C(index.json) entries with a C(subject) and tags of those names.
-      - They are written as the destination supports: cosign's tags as tags of the same name; a
+      - They are written as the destination supports. Cosign's tags as tags of the same name; a
         manifest with a C(subject) is pushed and, unless the registry answers with C(OCI-Subject)
         (it has the referrers API), added to the subject's fallback index (read, merged with every
-        entry already there, written, read again: a concurrent writer that dropped ours is
+        entry already there, written, read again; a concurrent writer that dropped ours is
         reported as a warning); in an OCI layout, as an C(index.json) entry.
       - A listed referrer whose C(subject) is another manifest is not copied (a warning says so).
         Nothing is written before every referrer has been read from O(src).
       - BuildKit attestation manifests are children of the image's index and are always copied
         with it (with O(platforms), those of the kept children).
-      - With O(platforms) and an index, the copy is a new index: the referrers of the kept
+      - With O(platforms) and an index, the copy is a new index; the referrers of the kept
         children are copied, those of the source index are listed in RV(referrers_skipped).
     type: bool
     default: true

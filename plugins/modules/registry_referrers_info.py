@@ -20,8 +20,8 @@ description:
   - Which fallback and cosign tags exist is learnt from one tag listing of the repository.
   - Every answer is bounded (pages in size and number, at most 1000 referrers) and every manifest
     read by digest is verified.
-  - BuildKit attestation manifests are children of the image's own index, not referrers: see
-    M(drc.registry.registry_manifest_info).
+  - BuildKit attestation manifests are children of the image's own index, not referrers (see
+    M(drc.registry.registry_manifest_info)).
 requirements:
   - requests
 options:

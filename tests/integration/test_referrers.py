@@ -270,7 +270,9 @@ def test_an_oci_11_artifact_and_its_signature_are_listed_alike_on_both_sides(tes
     assert src.get("failed") is not True and dest.get("failed") is not True, (src, dest)
     assert src["digest"] == dest["digest"] == bed["fixtures"]["signed-image"]["digest"]
     assert src["referrers_api"] is False and dest["referrers_api"] is False
-    key = lambda r: (r["digest"], r["found_by"], r.get("tag"), r["artifact_type"], r["size"])
+
+    def key(entry):
+        return (entry["digest"], entry["found_by"], entry.get("tag"), entry["artifact_type"], entry["size"])
     assert sorted(map(key, src["referrers"])) == sorted(map(key, dest["referrers"]))
     by_kind = {r["found_by"]: r for r in src["referrers"]}
     assert by_kind["fallback_tag"]["digest"] == bed["artifacts"]["sbom"]["digest"]

@@ -87,7 +87,7 @@ class ReferrersRegistry(LoopbackServer):
                                 ("/blobs/uploads/", self.upload), ("/blobs/", self.blob),
                                 ("/tags/list", self.tag_list)):
             if marker in path:
-                repository, _, rest = path[len("/v2/"):].partition(marker)
+                repository, _sep, rest = path[len("/v2/"):].partition(marker)
                 return handler(method, repository, rest, query, headers, body)
         return self.error(404, "NOT_FOUND")
 
