@@ -110,6 +110,36 @@ def _config_and_layer(fixtures: dict, case: str) -> list:
     return _blobs_of(image["manifests"][image["digest"]], fixtures, case)
 
 
+def seed_buildkit(testbed, registry) -> dict:
+    """bk/multi:attested, an index as BuildKit writes it: the three platforms of app/multi:oci and
+    an attestation manifest (unknown/unknown, vnd.docker.reference.*) for the amd64 child."""
+    testbed.skopeo_copy(registry, "app/multi:oci", "bk/multi:oci")
+    index = json.loads(raw(testbed, registry, "bk/multi:oci"))
+    amd64 = next(m for m in index["manifests"] if m["platform"]["architecture"] == "amd64")
+    pusher = ArtifactPusher(testbed, registry, "bk/multi")
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v0.1",
+                            "predicateType": "https://slsa.dev/provenance/v0.2"}).encode()
+    config = b'{"architecture":"unknown","os":"unknown","rootfs":{"type":"layers","diff_ids":[]}}'
+    for data in (statement, config):
+        pusher.put_blob(sha256(data), data)
+    attestation = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                              "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                         "digest": sha256(config), "size": len(config)},
+                              "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": sha256(statement),
+                                          "size": len(statement),
+                                          "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}}]
+                              }, sort_keys=True).encode()
+    pusher.put_manifest(sha256(attestation), OCI_MANIFEST, attestation)
+    index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": sha256(attestation), "size": len(attestation),
+                               "platform": {"os": "unknown", "architecture": "unknown"},
+                               "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                               "vnd.docker.reference.digest": amd64["digest"]}})
+    body = json.dumps(index, sort_keys=True).encode()
+    pusher.put_manifest("attested", index["mediaType"], body)
+    return {"index": sha256(body), "amd64": amd64["digest"], "attestation": sha256(attestation),
+            "attestation_raw": attestation}
+
+
 @pytest.fixture(scope="module")
 def bed(testbed, tmp_path_factory):
     src, dest, third = (testbed.registries[m] for m in ("open", "token", "basic"))
@@ -119,6 +149,7 @@ def bed(testbed, tmp_path_factory):
                "size": len(image["manifests"][image["digest"]])}
     artifacts = push_sbom_and_signature(testbed, src, "rf/signed-image", subject)
     hostile = seed_hostile(testbed, src, fixtures)
+    buildkit = seed_buildkit(testbed, src)
     work = tmp_path_factory.mktemp("referrers")
     layout = str(work / "layout")
     every = [("rf/%s:1" % case, "rc/%s:1" % case) for case in cases()]
@@ -139,6 +170,9 @@ def bed(testbed, tmp_path_factory):
         copy(testbed, src, "hx/wrong:1", dest, "hx/wrong:1", "wrong_subject"),
         copy(testbed, src, "hx/cycle:1", dest, "hx/cycle:1", "cycle"),
         dict(copy(testbed, src, "rf/signed-image:1", dest, "ck/signed-image:1", "check"), check_mode=True),
+        copy(testbed, src, "bk/multi:attested", dest, "bk/all:1", "buildkit_all"),
+        copy(testbed, src, "bk/multi:attested", dest, "bk/amd64:1", "buildkit_amd64", platforms=["linux/amd64"]),
+        copy(testbed, src, "bk/multi:attested", dest, "bk/arm64:1", "buildkit_arm64", platforms=["linux/arm64"]),
     ] + mirror(testbed, src, third, "mirror", mirrored, "mirrored") + mirror(
         testbed, src, third, "mirror-none", mirrored, "mirrored_none", mirror_images_referrers=False)
     info = [
@@ -162,7 +196,7 @@ def bed(testbed, tmp_path_factory):
     writes = {mode: [r for r in testbed.registries[mode].requests_since(mark) if r[0] in WRITE_METHODS]
               for mode, mark in marks.items()}
     return {"run": run, "again": again, "writes": writes, "fixtures": fixtures, "artifacts": artifacts,
-            "hostile": hostile, "src": src, "dest": dest, "third": third, "layout": layout}
+            "hostile": hostile, "buildkit": buildkit, "src": src, "dest": dest, "third": third, "layout": layout}
 
 
 def results(bed, name: str) -> dict:
@@ -329,3 +363,17 @@ def test_check_mode_reports_the_referrers_and_writes_nothing(testbed, bed):
     result = results(bed, "check")
     assert result["changed"] is True and result["referrers_copied"] == 3, result
     assert tags(testbed, bed["dest"], "ck/signed-image") == []
+
+
+def test_buildkit_attestations_travel_inside_the_index(testbed, bed):
+    buildkit = bed["buildkit"]
+    every = results(bed, "buildkit_all")
+    assert every["digest"] == buildkit["index"] and every["changed"] is True, every
+    assert raw(testbed, bed["dest"], "bk/all@" + buildkit["attestation"]) == buildkit["attestation_raw"]
+    # platforms keeps the attestation of a kept child, and only that one
+    amd64 = json.loads(raw(testbed, bed["dest"], "bk/amd64:1"))
+    assert [m["digest"] for m in amd64["manifests"]] == [buildkit["amd64"], buildkit["attestation"]]
+    assert raw(testbed, bed["dest"], "bk/amd64@" + buildkit["attestation"]) == buildkit["attestation_raw"]
+    arm64 = json.loads(raw(testbed, bed["dest"], "bk/arm64:1"))
+    assert buildkit["attestation"] not in [m["digest"] for m in arm64["manifests"]]
+    assert len(arm64["manifests"]) == 1
