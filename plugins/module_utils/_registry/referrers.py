@@ -58,7 +58,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.tags import
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_PAGES = 32
 MAX_REFERRERS = 1000  # per subject, all places together
-NO_API_STATUSES = (404, 405, 501)
+# A registry with the API answers 200 (never 404, the spec says); these mean a registry without it
+# (unknown route, method or media type). 401/403 and server errors are failures, as for manifests.
+NO_API_STATUSES = (400, 404, 405, 406, 501)
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
@@ -213,6 +215,7 @@ class RegistryReferrers:
                     headers={"Accept": mt.OCI_INDEX}, what=what)
             except RegistryError as exc:
                 if page == 0 and exc.status in NO_API_STATUSES:
+                    self.connection.log("%s: no referrers API (%s)" % (what, exc))
                     self.api = False
                     return []
                 raise
