@@ -90,6 +90,8 @@ def bed(testbed, tmp_path_factory):
          "register": "huge", "ignore_errors": True},
         {COPY: {"src": host("api"), "dest": host("lossy")}, "register": "lossy", "ignore_errors": True},
         {INFO: {"reference": host("nolist")}, "register": "info_nolist", "ignore_errors": True},
+        {INFO: {"reference": host("api", "App:1")}, "register": "bad_reference", "ignore_errors": True},
+        {INFO: {"reference": host("api", "app@sha256:12")}, "register": "bad_digest", "ignore_errors": True},
     ]
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("referrers-api")))
     for server in servers.values():
@@ -195,3 +197,13 @@ def test_cosign_tags_are_found_when_the_tag_list_is_refused(bed):
     assert [(e["digest"], e["found_by"], e["tag"]) for e in info["referrers"]] == [
         (seeded["signature"]["digest"], "cosign_tag", fallback_tag(seeded["image"]["digest"]) + ".sig")]
     assert ("GET", "/v2/app/tags/list") in bed["servers"]["nolist"].requests  # asked, refused, then HEAD
+
+
+@pytest.mark.parametrize("name, words", [
+    ("bad_reference", ["App:1", "invalid"]),
+    ("bad_digest", ["sha256:12", "invalid"]),
+])
+def test_a_bad_reference_fails_naming_it(bed, name, words):
+    failed = result(bed, name)
+    assert failed["failed"] is True and "Traceback" not in failed["msg"]
+    assert all(word in failed["msg"] for word in words), failed["msg"]
