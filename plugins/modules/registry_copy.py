@@ -71,6 +71,8 @@ options:
       - When it names any credential (O(src_auth.username), O(src_auth.password),
         O(src_auth.identity_token)), all the credentials of that side come from it.
       - Credentials are only ever sent to the registry of their side (and its token server).
+        In the O(images) form, a side whose images are on more than one registry refuses
+        credentials here (they would reach every one of them): use O(auths) keyed by registry host.
       - The task's own O(username)/O(password)/O(identity_token) name no registry; a copy refuses
         them when the sides without credentials of their own are on two different registries.
         Use O(src_auth) and O(dest_auth), or O(auths) keyed by registry host.
@@ -185,12 +187,14 @@ EXAMPLES = r"""
         dest: registry.example.com/mirror/library/alpine:3.20
       - src: quay.io/prometheus/node-exporter:v1.8.2
         dest: registry.example.com/mirror/prometheus/node-exporter:v1.8.2
-    src_auth:
-      username: hub-user
-      password: "{{ vault_hub_token }}"
-    dest_auth:
-      username: mirror
-      password: "{{ vault_mirror_password }}"
+    # Sources on two registries: credentials by host in auths (src_auth would go to both)
+    auths:
+      docker.io:
+        username: hub-user
+        password: "{{ vault_hub_token }}"
+      registry.example.com:
+        username: mirror
+        password: "{{ vault_mirror_password }}"
   register: mirrored
 
 - name: Export to an OCI archive that skopeo and podman can load

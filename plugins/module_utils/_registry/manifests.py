@@ -9,7 +9,7 @@ from urllib.parse import quote
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
-    DIGEST_HEX_LENGTHS, digest_of, digest_problem, parse_decimal_header)
+    DIGEST_HEX_LENGTHS, digest_of, digest_problem, manifest_digest_of, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -63,7 +63,7 @@ def get_manifest(connection, repository: str, reference: str) -> Manifest:
         header_digest.split(":", 1)[0] if header_digest and ":" in header_digest else "sha256")
     if algorithm not in DIGEST_HEX_LENGTHS:
         algorithm = "sha256"
-    actual = digest_of(raw, algorithm)
+    actual = manifest_digest_of(raw, algorithm)
     if by_digest and actual != reference:
         raise DigestMismatch("the manifest served for %s@%s hashes to %s: refusing content that "
                              "does not match its digest" % (repository, reference, actual))
