@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
@@ -22,13 +20,13 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_source
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    InputError, RegistryError)
+    DigestMismatch, InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    MAX_MANIFEST_SIZE, Manifest, normalise_platform, platform_is, platform_string)
+    MAX_MANIFEST_SIZE, Manifest, digest_of, normalise_platform, platform_is, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, head_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    OciLayout, extract_archive, parse_layout_location, write_archive)
+    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
@@ -134,6 +132,13 @@ class LayoutEnd:
         self.display = "%s:%s%s" % (transport, path, ":" + tag if tag else "")
         self.repository = None
         self._temp = None
+        try:
+            self._open(path, writing)
+        except BaseException:
+            self.close()  # a refused or broken archive leaves no unpacked directory behind
+            raise
+
+    def _open(self, path: str, writing: bool) -> None:
         if self.archive is None:
             directory = path
         else:
@@ -142,9 +147,11 @@ class LayoutEnd:
                 raise InputError("dest %s: directory %s does not exist" % (self.display, parent))
             if not writing and not os.path.isfile(path):
                 raise InputError("src %s: no such file %s" % (self.display, path))
+            if writing:
+                remove_debris(parent)  # what a killed run left beside the archive
             # Beside the archive when writing (so the final rename stays on one file system).
-            self._temp = tempfile.mkdtemp(prefix=".drc-tmp-", dir=parent if writing else None)
-            directory = self._temp
+            self._temp = LockedTempDir(parent if writing else None)
+            directory = self._temp.path
             if os.path.isfile(path):
                 extract_archive(path, directory)
         if not writing and not os.path.isfile(os.path.join(directory, "index.json")):
@@ -163,16 +170,20 @@ class LayoutEnd:
         return self.layout.read_manifest(descriptor["digest"], descriptor.get("mediaType"))
 
     def blob_source(self, descriptor: dict):
-        return self.layout.blob_source(descriptor["digest"])
+        return self.layout.blob_source(descriptor["digest"], descriptor["size"])
 
     def small_blob(self, descriptor: dict) -> bytes:
+        """A config: read whole, and used only when it hashes to its descriptor's digest."""
+        if descriptor["size"] > MAX_CONFIG_SIZE:
+            raise RegistryError("%s: blob %s is too large for a config" % (self.display, descriptor["digest"]))
         reader = self.blob_source(descriptor).open(0)
         try:
             data = reader.read(MAX_CONFIG_SIZE + 1)
         finally:
             reader.close()
-        if len(data) > MAX_CONFIG_SIZE:
-            raise RegistryError("%s: blob %s is too large for a config" % (self.display, descriptor["digest"]))
+        actual = digest_of(data, descriptor["digest"].split(":", 1)[0])
+        if actual != descriptor["digest"]:
+            raise DigestMismatch("%s: the blob %s hashes to %s" % (self.display, descriptor["digest"], actual))
         return data
 
     # as a destination
@@ -206,11 +217,11 @@ class LayoutEnd:
 
     def finish(self, changed: bool) -> None:
         if self.archive is not None and changed:
-            write_archive(self._temp, self.archive)
+            write_archive(self._temp.path, self.archive)
 
     def close(self) -> None:
         if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp.close()
             self._temp = None
 
 
@@ -273,6 +284,7 @@ def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
     if config_descriptor is None:
         raise RegistryError("%s is a single image without a config: its platform is unknown"
                             % source.display)
+    _check_descriptor(config_descriptor, "manifest %s" % manifest.digest)
     try:
         config = json.loads(source.small_blob(config_descriptor).decode("utf-8"))
     except (ValueError, UnicodeDecodeError):

@@ -162,6 +162,12 @@ class LockedTempDir:
             self._fd = None
 
 
+def _digest_parts(digest: str) -> list:
+    """``[algorithm, hex]`` of a digest, validated first: the one place a blob's path comes from."""
+    validate_digest(digest)
+    return digest.split(":", 1)
+
+
 def _ref_name(entry) -> str | None:
     """The tag of an index.json entry; None for an untagged or malformed one."""
     annotations = entry.get("annotations") if isinstance(entry, dict) else None
@@ -234,8 +240,7 @@ class OciLayout:
         return None
 
     def blob_file(self, digest: str) -> str:
-        validate_digest(digest)
-        algorithm, hex_part = digest.split(":", 1)
+        algorithm, hex_part = _digest_parts(digest)
         return os.path.join(self.path, "blobs", algorithm, hex_part)
 
     def _blob_dir_fd(self, algorithm: str, create: bool = False) -> int:
@@ -266,8 +271,7 @@ class OciLayout:
 
     def _blob_stat(self, digest: str):
         """lstat of a blob's file (never following a link); None when it is absent."""
-        validate_digest(digest)
-        algorithm, hex_part = digest.split(":", 1)
+        algorithm, hex_part = _digest_parts(digest)
         try:
             dir_fd = self._blob_dir_fd(algorithm)
         except FileNotFoundError:
@@ -287,8 +291,7 @@ class OciLayout:
     def open_blob(self, digest: str, size: int | None = None):
         """A blob's file opened for reading: a regular file, never through a symbolic link, and
         of ``size`` bytes when a size is expected (checked before anything is read)."""
-        validate_digest(digest)
-        algorithm, hex_part = digest.split(":", 1)
+        algorithm, hex_part = _digest_parts(digest)
         try:
             dir_fd = self._blob_dir_fd(algorithm)
             try:
@@ -365,7 +368,7 @@ class OciLayout:
             raise DigestMismatch("refusing to store content under the digest %s it does not have" % digest)
         if self.has_blob(digest, len(data)):
             return False
-        algorithm, hex_part = digest.split(":", 1)
+        algorithm, hex_part = _digest_parts(digest)
         dir_fd = self._blob_dir_fd(algorithm, create=True)
         try:
             _write_atomically_at(dir_fd, hex_part, data)
@@ -380,7 +383,7 @@ class OciLayout:
         temp file is locked while it is written: one a killed run left is removed by the next.
         """
         final = self.blob_file(digest)
-        algorithm, hex_part = digest.split(":", 1)
+        algorithm, hex_part = _digest_parts(digest)
         hasher = DigestHasher.for_digest(digest)
         written = 0
         reader = source.open(0)  # before the temp file: a source that cannot open leaves nothing
