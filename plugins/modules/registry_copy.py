@@ -72,7 +72,7 @@ options:
         O(src_auth.identity_token)), all the credentials of that side come from it.
       - Credentials are only ever sent to the registry of their side (and its token server).
         In the O(images) form, a side whose images are on more than one registry refuses
-        credentials here (they would reach every one of them): use O(auths) keyed by registry host.
+        credentials here (they would reach every one of them); use O(auths) keyed by registry host.
       - The task's own O(username)/O(password)/O(identity_token) name no registry; a copy refuses
         them when the sides without credentials of their own are on two different registries.
         Use O(src_auth) and O(dest_auth), or O(auths) keyed by registry host.
