@@ -179,6 +179,12 @@ def attacks(tmp_path_factory):
     def public_routes(request, path):
         parts = path.split("/")
         repository = "/".join(parts[2:4])
+        if path == "/v1/_ping":
+            return Reply(200, {"Content-Type": "application/json"}, b"true")
+        if path == "/v1/repositories/f9/app/images":  # 9: a public index naming an internal endpoint
+            return Reply(200, {"Content-Type": "application/json",
+                               "X-Docker-Token": 'signature=f9,repository="f9/app",access=read',
+                               "X-Docker-Endpoints": "%s:%d" % (INTERNAL_NAME, collector.port)}, b"[]")
         if "/manifests/" in path and repository == "old/app":
             return Reply(200, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+prettyjws",
                                "Docker-Content-Digest": sha256(SCHEMA1_PAYLOAD)}, SCHEMA1_BODY)
@@ -210,7 +216,16 @@ def attacks(tmp_path_factory):
     auths_registry = Scripted(lambda request, path: Reply(
         200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(MANIFEST)}, MANIFEST)
         if "/manifests/" in path else None, basic=True)
-    servers = [public.server, tls.server, auths_registry.server] + [s.server for s in sources]
+    def team_routes(request, path):
+        blobs = {sha256(CONFIG): CONFIG, sha256(LAYER): LAYER}
+        if "/manifests/" in path:
+            return Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(MANIFEST)}, MANIFEST)
+        if "/blobs/" in path and path.rsplit("/", 1)[1] in blobs:
+            return Reply(200, {"Content-Type": "application/octet-stream"}, blobs[path.rsplit("/", 1)[1]])
+        return None
+
+    teams = Scripted(team_routes, basic=True)
+    servers = [public.server, tls.server, auths_registry.server, teams.server] + [s.server for s in sources]
     for server in servers:
         server.start()
     pub = "http://%s:%d" % (PUBLIC_NAME, public.server.port)
@@ -236,9 +251,10 @@ def attacks(tmp_path_factory):
                            blobs={sha256(MANIFEST): MANIFEST.replace(b'"schemaVersion": 2', b'"schemaVersion":2')})
     entry = {"mediaType": OCI_MANIFEST, "digest": sha256(MANIFEST), "size": len(MANIFEST)}
     malformed = {}
-    for name, index in (("null", {"schemaVersion": 2, "manifests": [dict(entry, annotations=None)]}),
-                        ("list", {"schemaVersion": 2, "manifests": [dict(entry, annotations=["x"])]}),
-                        ("string", {"schemaVersion": 2, "manifests": ["sha256:" + "0" * 64, entry]})):
+    for name, index in (("null", [dict(entry, annotations=None), dict(entry, annotations=None)]),
+                        ("list", [dict(entry, annotations=["x"]), entry]),
+                        ("string", ["sha256:" + "0" * 64, entry])):
+        index = {"schemaVersion": 2, "manifests": index}
         malformed[name] = make_layout(os.path.join(work, "malformed-" + name), index=index)
     traversal = make_layout(os.path.join(work, "traversal"), index={"schemaVersion": 2, "manifests": [
         dict(entry, digest="sha256:../../../secret", annotations={"org.opencontainers.image.ref.name": "1"})]})
@@ -335,7 +351,9 @@ def attacks(tmp_path_factory):
         copy("f12_layout_newline", oci, "oci:%s/f12:latest\n" % work),
         copy("f12_layout_digest_shaped", oci, "oci:%s/f12:%s" % (work, "b" * 64)),
         # 13: malformed index.json
-    ] + [copy("f13_" + name, "oci:%s:1" % path, "oci:%s/f13-%s" % (work, name)) for name, path in malformed.items()] + [
+    ] + [copy("f13_" + name, "oci:%s" % path, "oci:%s/f13-%s" % (work, name)) for name, path in malformed.items()
+         if name != "string"] + [
+        copy("f13_string", oci, "oci:%s" % malformed["string"]),  # a destination's string entry is kept
         # 14: auths keys
         {"name": "f14_v2_key", "register": "f14_v2_key", "ignore_errors": True,
          "drc.registry.registry_manifest_info": {
@@ -345,6 +363,16 @@ def attacks(tmp_path_factory):
          "drc.registry.registry_manifest_info": {
              "reference": "http://%s/acme/app:1" % auths_registry.server.host, "retries": 0,
              "auths": {"http://%s/v2/" % auths_registry.server.host: {"username": "bob", "password": "url-form"}}}},
+        # 9: v1 endpoints by the resolving rule
+        {"name": "f9_v1_endpoint", "register": "f9_v1_endpoint", "ignore_errors": True,
+         "drc.registry.registry_tags_info": {"repository": pub + "/f9/app", "api_version": "v1", "retries": 0}},
+        # the images form's shared connections are keyed with the credentials
+        {"name": "p5_teams", "register": "p5_teams", "ignore_errors": True, "drc.registry.registry_copy": {
+            "images": [{"src": "http://%s/team-a/app:1" % teams.server.host, "dest": "oci:%s/p5:a" % work},
+                       {"src": "http://%s/team-b/app:1" % teams.server.host, "dest": "oci:%s/p5:b" % work}],
+            "auths": {"%s/team-a" % teams.server.host: {"username": "team-a", "password": "{{ lookup('env', 'DRC_TEST_SECRET') }}"},
+                      "%s/team-b" % teams.server.host: {"username": "team-b", "password": "team-b-own"}},
+            "retries": 0}},
         # 15: a signed schema 1 manifest
         {"name": "f15_schema1", "register": "f15_schema1", "ignore_errors": True,
          "drc.registry.registry_manifest_info": {"reference": pub + "/old/app:1", "retries": 0}},
@@ -368,7 +396,7 @@ def attacks(tmp_path_factory):
             server.stop()
         held.close()
     return {"run": run, "results": run.results, "work": work, "temp": temp, "collector": collector,
-            "public": public, "tls": tls, "sources": sources, "auths": auths_registry, "outside": outside,
+            "public": public, "tls": tls, "teams": teams, "sources": sources, "auths": auths_registry, "outside": outside,
             "secret": secret, "debris_dest": debris_dest, "truncated_dest": truncated_dest,
             "absolute_target": absolute_target}
 
@@ -465,16 +493,18 @@ def test_layout_tags_are_matched_whole(attacks, case):
 
 
 # -- 13. malformed index.json ----------------------------------------------------------------------
-@pytest.mark.parametrize("case", ["f13_null", "f13_list", "f13_string"])
-def test_malformed_index_json_is_a_clear_failure_or_read_around(attacks, case):
-    result = attacks["results"][case]
-    message = result.get("msg", "")
-    assert "NoneType" not in message and "object has no attribute" not in message, message
-    # the well-formed entry is found by its tag when it has one; an untagged one is not "1"
-    if case == "f13_string":
-        assert result.get("failed") is True and "index.json" in message or "no image" in message, result
-    else:
-        assert result.get("failed") is True and "1" in message, result
+@pytest.mark.parametrize("case", ["f13_null", "f13_list"])
+def test_malformed_index_json_is_a_clear_failure(attacks, case):
+    """Two entries, one of them malformed: the source without a tag names both, no exception."""
+    failed(attacks, case, "holds 2 images")
+
+
+def test_a_string_entry_in_a_destination_index_is_kept_and_skipped(attacks):
+    result = attacks["results"]["f13_string"]
+    assert result.get("failed") is not True, result
+    with open(os.path.join(attacks["work"], "malformed-string", "index.json")) as handle:
+        manifests = json.load(handle)["manifests"]
+    assert "sha256:" + "0" * 64 in manifests
 
 
 # -- 14. auths keys ending in /v2 --------------------------------------------------------------------
@@ -526,6 +556,25 @@ def test_truncated_destination_blob_is_not_taken_as_present(attacks):
 
 def test_ipv4_mapped_realm_address_is_internal(attacks):
     failed(attacks, "p8_mapped_realm", "internal service")
+
+
+def test_v1_endpoint_whose_name_resolves_inside_is_refused(attacks):
+    failed(attacks, "f9_v1_endpoint", "internal address named by a public index")
+    assert not [r for r in attacks["collector"].requests if r.path.startswith("/v1/")]
+
+
+def test_images_form_connections_are_keyed_with_their_credentials(attacks):
+    result = attacks["results"]["p5_teams"]
+    assert result.get("failed") is not True, result
+    team_a = "Basic " + base64.b64encode(("team-a:" + PASSWORD).encode()).decode()
+    team_b = "Basic " + base64.b64encode(b"team-b:team-b-own").decode()
+    by_team = {"a": set(), "b": set()}
+    for request in attacks["teams"].requests:
+        for team in by_team:
+            if request.path.startswith("/v2/team-%s/" % team):
+                by_team[team].add(request.headers.get("Authorization"))
+    assert by_team["a"] - {None} == {team_a}
+    assert by_team["b"] - {None} == {team_b}
 
 
 def test_copy_to_a_digest_it_does_not_have_is_refused(attacks):

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
-    DIGEST_HEX_LENGTHS, digest_of, digest_problem, manifest_digest_of, parse_decimal_header)
+    DIGEST_HEX_LENGTHS, digest_problem, manifest_digest_of, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -106,7 +106,7 @@ def put_manifest(connection, repository: str, reference: str, raw: bytes, media_
     order). Returns the digest.
     """
     algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
-    digest = digest_of(raw, algorithm if algorithm in DIGEST_HEX_LENGTHS else "sha256")
+    digest = manifest_digest_of(raw, algorithm if algorithm in DIGEST_HEX_LENGTHS else "sha256")
     if ":" in reference and reference != digest:
         raise DigestMismatch("refusing to PUT a manifest hashing to %s under the digest %s"
                              % (digest, reference))
