@@ -580,3 +580,27 @@ def test_images_form_connections_are_keyed_with_their_credentials(attacks):
 def test_copy_to_a_digest_it_does_not_have_is_refused(attacks):
     failed(attacks, "p9_wrong_digest", "names the digest")
     assert not [r for r in attacks["public"].requests if "/p9/" in r.path and r.method in ("PUT", "POST", "PATCH")]
+
+
+# -- 2. pin_images: the lock file chooses hosts --------------------------------------------------
+@pytest.mark.parametrize("variable", ["pin_images_password", "drc_registry_password"])
+def test_pin_images_verify_from_the_lock_file_refuses_plain_credentials(tmp_path, variable):
+    """A lock file edited to name another registry must not receive a password that names none."""
+    with HostileServer(lambda request: Reply(401, {"WWW-Authenticate": 'Basic realm="edited"'})) as server:
+        lockfile = tmp_path / "images.lock.yml"
+        pinned = "%s/app@%s" % (server.host, sha256(MANIFEST))
+        lockfile.write_text("images:\n  %s/app:1: %s\n" % (server.host, pinned))
+        role_vars = {"pin_images_lockfile": str(lockfile), "pin_images_mode": "verify",
+                     variable: "{{ lookup('env', 'DRC_TEST_SECRET') }}"}
+        if variable == "pin_images_password":
+            role_vars["pin_images_username"] = "alice"
+        else:
+            role_vars["drc_registry_username"] = "alice"
+        task = {"name": "Verify", "ansible.builtin.include_role": {"name": "drc.registry.pin_images"},
+                "vars": role_vars}
+        run = run_playbook([task], str(tmp_path), env={"DRC_TEST_SECRET": PASSWORD})
+        sent = [r.headers.get("Authorization") for r in server.requests]
+    assert run.rc != 0
+    assert "the lock file chooses which registries are asked" in run.output.replace("\n", " "), run.output
+    assert not [value for value in sent if value], sent
+    assert PASSWORD not in run.output
