@@ -257,7 +257,7 @@ def attacks(tmp_path_factory):
         index = {"schemaVersion": 2, "manifests": index}
         malformed[name] = make_layout(os.path.join(work, "malformed-" + name), index=index)
     traversal = make_layout(os.path.join(work, "traversal"), index={"schemaVersion": 2, "manifests": [
-        dict(entry, digest="sha256:../../../secret", annotations={"org.opencontainers.image.ref.name": "1"})]})
+        dict(entry, digest="sha256:../../../secret.txt", annotations={"org.opencontainers.image.ref.name": "1"})]})
 
     truncated_dest = make_layout(os.path.join(work, "truncated-dest"))
     with open(os.path.join(truncated_dest, "blobs", "sha256", sha256(LAYER).split(":")[1]), "wb") as handle:
@@ -542,7 +542,7 @@ def test_link_archive_member_is_refused(attacks):
 
 
 def test_layout_blob_path_comes_from_a_validated_digest(attacks):
-    failed(attacks, "p4_digest_path", "digest")
+    failed(attacks, "p4_digest_path", "invalid digest")
     assert not os.path.exists(os.path.join(attacks["work"], "p4", "index.json"))
 
 
