@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import gzip
 import hashlib
 import io
 import json
@@ -110,6 +109,10 @@ def debris(directory: str) -> list:
     return found
 
 
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
 def schema1_signed() -> tuple:
     """A signed schema 1 manifest as libtrust writes it: (whole body, signed payload)."""
     payload = json.dumps({"schemaVersion": 1, "name": "old/app", "tag": "1", "architecture": "amd64",
@@ -118,7 +121,6 @@ def schema1_signed() -> tuple:
                          indent=3).encode()
     length = payload.rindex(b"\n}")
     tail = payload[length:]
-    b64 = lambda data: base64.urlsafe_b64encode(data).decode().rstrip("=")  # noqa: E731
     protected = b64(json.dumps({"formatLength": length, "formatTail": b64(tail),
                                 "time": "2026-12-04T00:00:00Z"}).encode())
     signature = {"header": {"jwk": {"crv": "P-256", "kty": "EC", "x": "x", "y": "y"}, "alg": "ES256"},
@@ -216,6 +218,7 @@ def attacks(tmp_path_factory):
     auths_registry = Scripted(lambda request, path: Reply(
         200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(MANIFEST)}, MANIFEST)
         if "/manifests/" in path else None, basic=True)
+
     def team_routes(request, path):
         blobs = {sha256(CONFIG): CONFIG, sha256(LAYER): LAYER}
         if "/manifests/" in path:
