@@ -18,13 +18,15 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import tarfile
+import time
 from urllib.parse import unquote
 
 import pytest
 
-from tests.integration.ansible_runner import run_playbook
+from tests.integration.ansible_runner import BIN, run_module, run_playbook, runner_env
 from tests.testbed.hostile import HostileServer, Reply
 from tests.testbed.pki import Pki
 
@@ -607,3 +609,71 @@ def test_pin_images_verify_from_the_lock_file_refuses_plain_credentials(tmp_path
     assert "the lock file chooses which registries are asked" in run.output.replace("\n", " "), run.output
     assert not [value for value in sent if value], sent
     assert PASSWORD not in run.output
+
+
+# -- 6. a copy killed mid-blob: what it leaves, the next run removes --------------------------------
+BIG_LAYER = os.urandom(1024 * 1024) * 6
+
+
+def temp_holders(directory: str) -> set:
+    """PIDs with a ``.drc-tmp-*`` file or directory under ``directory`` open: the module process,
+    which Ansible runs outside the process group of the ``ansible`` command."""
+    pids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            targets = [os.readlink("/proc/%s/fd/%s" % (pid, fd)) for fd in os.listdir("/proc/%s/fd" % pid)]
+        except OSError:
+            continue
+        if any(t.startswith(directory) and ".drc-tmp-" in t for t in targets):
+            pids.add(int(pid))
+    return pids
+
+
+@pytest.mark.parametrize("kind, signal_number", [("oci", signal.SIGKILL), ("oci-archive", signal.SIGTERM)])
+def test_a_killed_copy_leaves_debris_the_next_run_removes(tmp_path, kind, signal_number):
+    config = config_for("amd64")
+    manifest = manifest_for(config, [(sha256(BIG_LAYER), len(BIG_LAYER))])
+    blobs = {sha256(config): config, sha256(BIG_LAYER): BIG_LAYER}
+
+    def routes(request, path):
+        if "/manifests/" in path:
+            return Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(manifest)}, manifest)
+        name = path.rsplit("/", 1)[1]
+        if name == sha256(BIG_LAYER):  # half the layer, then a long silence
+            return Reply(200, {"Content-Type": "application/octet-stream"}, BIG_LAYER, stall=60,
+                         stall_at=len(BIG_LAYER) // 2)
+        return Reply(200, {"Content-Type": "application/octet-stream"}, blobs[name]) if name in blobs else None
+
+    dest_dir = tmp_path / "dest"
+    dest_dir.mkdir()
+    dest = "oci:%s:1" % (dest_dir / "layout") if kind == "oci" else "oci-archive:%s:1" % (dest_dir / "out.tar")
+    source = Scripted(routes)
+    with source.server:
+        command = [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_copy", "-a",
+                   json.dumps({"src": "http://%s/app:1" % source.server.host, "dest": dest, "retries": 0,
+                               "timeout": 120})]
+        process = subprocess.Popen(command, env=runner_env(None), start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while not [p for p in debris(str(dest_dir)) if os.path.isfile(p) and os.path.getsize(p) > 0]:
+                assert process.poll() is None and time.monotonic() < deadline, "the copy never wrote a part"
+                time.sleep(0.2)
+            holders = temp_holders(str(dest_dir))
+            assert holders
+            os.killpg(process.pid, signal_number)
+            for pid in holders:
+                os.kill(pid, signal_number)
+            process.wait(timeout=60)
+            while temp_holders(str(dest_dir)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    left = debris(str(dest_dir))
+    assert left  # what the killed run left: the reason for this finding
+    good = make_layout(str(tmp_path / "good"))
+    run = run_module("drc.registry.registry_copy", {"src": "oci:%s:1" % good, "dest": dest, "retries": 0})
+    assert run.rc == 0, run.output
+    assert debris(str(dest_dir)) == []
