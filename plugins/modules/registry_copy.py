@@ -132,6 +132,19 @@ options:
       - How many blobs are copied at once.
     type: int
     default: 4
+  sign_key:
+    description:
+      - Sign what was copied at O(dest), in the same run, with this private key (PEM text or a
+        file path), as M(drc.registry.registry_sign) does with its O(drc.registry.registry_sign#module:private_key),
+        for the name of O(dest); a signature by this key already there is left alone.
+      - Only with O(src) and O(dest), and a registry as O(dest).
+    type: str
+    version_added: 0.1.0
+  sign_key_passphrase:
+    description:
+      - The passphrase of an encrypted O(sign_key).
+    type: str
+    version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup
@@ -268,6 +281,12 @@ manifests_pushed:
   description: Manifests and indexes written to O(dest).
   returned: success
   type: int
+signatures:
+  description: With O(sign_key), the signature at O(dest), as RV(drc.registry.registry_sign#module:signatures).
+  returned: success, with O(sign_key)
+  type: list
+  elements: dict
+  version_added: 0.1.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -297,9 +316,11 @@ def main():
             platforms=dict(type="list", elements="str"),
             chunk_size=dict(type="int"),
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+            sign_key=dict(type="str", no_log=True),
+            sign_key_passphrase=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,
-        mutually_exclusive=[("images", "src"), ("images", "dest")],
+        mutually_exclusive=[("images", "src"), ("images", "dest"), ("images", "sign_key")],
         required_one_of=[("images", "src")],
         required_together=[("src", "dest")],
     )
@@ -318,8 +339,15 @@ def main():
             options = side_options(params, params[side])
             ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
         source, dest = ends
+        key = None
+        if params["sign_key"]:  # signing (and cryptography) loaded only when asked for
+            from ansible_collections.drc.registry.plugins.module_utils._registry import signing
+            key = signing.copy_signing_key(params["sign_key"], params["sign_key_passphrase"], dest)
         result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
                             concurrency=params["concurrency"], check_mode=module.check_mode)
+        if key is not None:  # sign what was copied, at the destination
+            signed = signing.sign_copy(dest, key, result, module.check_mode)
+            result.update(signatures=signed["signatures"], changed=result["changed"] or signed["changed"])
     except (RegistryError, OSError) as exc:
         for end in ends:
             end.close()
