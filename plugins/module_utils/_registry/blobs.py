@@ -228,6 +228,8 @@ class BlobReader:
         self._path = blob_path(repository, digest)
         self._response = None
         self._interruptions = 0
+        self._buffer = b""  # one network read, handed out in the consumer's (often small) reads
+        self._offset = 0
         self._hasher = ThreadedHasher.for_digest(digest, depth=HASH_QUEUE)
 
     def _open(self) -> None:
@@ -267,9 +269,21 @@ class BlobReader:
 
     def read(self, count: int = -1) -> bytes:
         """At most ``count`` bytes (one buffer of at most BLOB_CHUNK when ``count`` is negative)."""
-        if self.verified or count == 0:
+        if count == 0:
             return b""
-        want = BLOB_CHUNK if count is None or count < 0 else count
+        if self._offset >= len(self._buffer):
+            self._buffer, self._offset = self._next_chunk(), 0
+        if count is None or count < 0:
+            count = len(self._buffer)
+        piece = self._buffer[self._offset:self._offset + count]
+        self._offset += len(piece)
+        return piece
+
+    def _next_chunk(self) -> bytes:
+        """The next read from the network, of up to BLOB_CHUNK bytes; b"" at the verified end."""
+        if self.verified:
+            return b""
+        want = BLOB_CHUNK
         while True:
             if self._response is None:
                 if self.position >= self.size:

@@ -96,7 +96,7 @@ class LayerArchive:
         self._source = source
         try:
             self.tar = tarfile.open(fileobj=source, mode="r|*" if compression == "tar" else "r|",
-                                    tarinfo=_BoundedTarInfo, bufsize=READ_SIZE)
+                                    tarinfo=_BoundedTarInfo)  # small reads: its buffer is copied at each
         except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
             raise LayerError("%s is not a valid tar archive: %s" % (what, exc))
         self.current = None
