@@ -39,12 +39,16 @@ class LayerError(RegistryError):
     """A layer that cannot be read as a tar archive, or a member refused by name."""
 
 
+class HeaderTooLarge(LayerError):
+    """An extended header above the bound (raised inside tarfile, named with the layer outside)."""
+
+
 class _BoundedTarInfo(tarfile.TarInfo):
     """tarfile's header, refusing extended headers (read whole into memory) above the bound."""
 
     def _proc_member(self, archive):
         if self.type in _EXTENDED_HEADERS and self.size > MAX_EXTENDED_HEADER:
-            raise LayerError("an extended tar header of %d bytes (more than %d) before member %s"
+            raise HeaderTooLarge("an extended tar header of %d bytes (more than %d) before member %s"
                              % (self.size, MAX_EXTENDED_HEADER, shown(self.name)))
         return super()._proc_member(archive)
 
@@ -97,6 +101,8 @@ class LayerArchive:
         try:
             self.tar = tarfile.open(fileobj=source, mode="r|*" if compression == "tar" else "r|",
                                     tarinfo=_BoundedTarInfo)  # small reads: its buffer is copied at each
+        except HeaderTooLarge as exc:
+            raise LayerError("%s: %s" % (what, exc))
         except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
             raise LayerError("%s is not a valid tar archive: %s" % (what, exc))
         self.current = None
@@ -106,6 +112,8 @@ class LayerArchive:
         while True:
             try:
                 info = self.tar.next()
+            except HeaderTooLarge as exc:
+                raise LayerError("%s: %s" % (self.what, exc))
             except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
                 raise LayerError("%s is not a valid tar archive%s: %s" % (
                     self.what, " after member %s" % shown(self.current.name) if self.current else "",
