@@ -104,9 +104,11 @@ def extracted(testbed, tmp_path_factory):
         {MODULE: dict(common, dest=str(dest)), "register": "again"},
         {MODULE: dict(common, dest=str(changed_dest)), "register": "changed_first"},
         # the same size, other bytes: only a hash tells
-        {"ansible.builtin.shell": "printf 'version 2, LONGER\\n' > %s/etc/app/conf && touch %s/stray"
-                                  % (changed_dest, changed_dest), "register": "edit"},
+        {"ansible.builtin.shell": "printf 'version 2, LONGER\\n' > %s/etc/app/conf" % changed_dest,
+         "register": "edit"},
         {MODULE: dict(common, dest=str(changed_dest)), "register": "changed_again", "diff": True},
+        {"ansible.builtin.file": {"path": "%s/stray" % changed_dest, "state": "touch"}, "register": "touch"},
+        {MODULE: dict(common, dest=str(changed_dest)), "register": "stray_again", "diff": True},
         {MODULE: dict(common, dest=str(moded), paths=["/usr/bin"], mode="0600"), "register": "moded"},
         {MODULE: dict(reference=ref(open_registry, "app/multi:oci"), platform="linux/arm64",
                       paths=["/arch.txt"], dest=str(work / "arm64")), "register": "platform"},
@@ -180,11 +182,19 @@ def test_a_changed_file_of_the_same_size_is_put_back(extracted):
     assert results["changed_again"]["changed"] is True
     with open(os.path.join(extracted["changed_dest"], "etc/app/conf"), "rb") as handle:
         assert handle.read() == b"version 2, longer\n"
-    assert not os.path.exists(os.path.join(extracted["changed_dest"], "stray"))
     diff = results["changed_again"]["diff"]
-    assert "/stray file" in diff["before"] and "/stray" not in diff["after"]
     conf_lines = [line for line in diff["after"].splitlines() if line.startswith("/etc/app/conf ")]
     assert conf_lines and conf_lines[0] not in diff["before"]
+    assert [line for line in diff["before"].splitlines() if line not in diff["after"]] == [
+        line for line in diff["before"].splitlines() if line.startswith("/etc/app/conf ")]
+
+
+def test_a_file_the_image_lacks_is_removed(extracted):
+    results = extracted["results"]
+    assert results["stray_again"]["changed"] is True
+    assert not os.path.exists(os.path.join(extracted["changed_dest"], "stray"))
+    diff = results["stray_again"]["diff"]
+    assert "/stray file" in diff["before"] and "/stray" not in diff["after"]
 
 
 def test_mode_option_applies_to_files(extracted):

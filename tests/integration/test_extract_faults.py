@@ -1,6 +1,7 @@
-"""registry_extract killed in the middle of a layer (a registry that stalls: a fault a real one
-cannot be made to produce on cue): dest stays as it was; the next run removes the temporary
-directory the killed one left and puts the tree in place."""
+"""registry_extract against a scripted registry, for faults a real one cannot be made to produce on
+cue: killed in the middle of a layer that stalls (dest stays as it was; the next run removes the
+temporary directory the killed one left and puts the tree in place), and a layer whose bytes do
+not match its digest."""
 
 from __future__ import annotations
 
@@ -111,3 +112,20 @@ def test_a_killed_run_leaves_dest_as_it_was_and_the_next_cleans_up(tmp_path):
     assert workspaces(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["dest"]
     assert sorted(os.listdir(dest)) == ["big.bin"]
     assert (dest / "big.bin").read_bytes() == BIG
+
+
+def test_a_layer_that_does_not_match_its_digest_is_refused_and_dest_unchanged(tmp_path):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "before.txt").write_bytes(b"what dest held\n")
+    other = bytearray(LAYER)
+    other[-6] ^= 0xFF  # the gzip trailer's CRC: a tar that still reads, bytes that do not hash
+    answers = routes(stall=[])
+    answers[("GET", "/v2/app/blobs/" + digest(LAYER))] = Reply(200, {}, bytes(other))
+    with registry(answers) as server:
+        run = run_module("drc.registry.registry_extract", {
+            "reference": "http://%s/app:1" % server.host, "paths": ["/big.bin"], "dest": str(dest),
+            "retries": 0})
+    assert run.rc != 0 and "Traceback" not in run.output
+    assert "hashes to" in run.output and digest(LAYER) in run.output, run.output
+    assert sorted(os.listdir(dest)) == ["before.txt"] and sorted(os.listdir(tmp_path)) == ["dest"]
