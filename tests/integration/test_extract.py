@@ -35,6 +35,10 @@ def layers() -> list:
         directory("data"), file("data/big.bin", BIG, 0o640), file("data/was-file", b"a file first\n"),
         directory("var"), directory("var/lib"), file("var/lib/state", b"state\n"),
         file("var/keep", b"var keep\n"), fifo("var/pipe"),
+        # read again in a second pass: a hard link to a file outside the paths, and a file that a
+        # symlink of a later layer brings into them
+        file("srv/orig", b"linked from /pub\n", 0o640), directory("pub"), hardlink("pub/link", "srv/orig"),
+        file("real/x", b"reached through a later symlink\n"),
     ])
     second = tar_bytes([
         file("etc/app/conf", b"version 2, longer\n", 0o600), whiteout("etc/app", "old"),
@@ -43,6 +47,7 @@ def layers() -> list:
         directory("etc/ro", 0o555), file("etc/ro/inside", b"in a read-only directory\n", 0o444),
     ])
     third = tar_bytes([
+        symlink("want", "real"),
         symlink("etc/app/keep", "conf"), directory("data/was-file", 0o750),
         file("data/was-file/now-inside", b"a directory now\n"), file("usr/bin/tool", b"#!/bin/sh\necho v3\n", 0o755),
     ])
@@ -116,6 +121,7 @@ def extracted(testbed, tmp_path_factory):
                       dest=str(work / "noplatform")), "register": "index_without_platform", "ignore_errors": True},
         {MODULE: dict(common, dest=str(work / "through"), paths=["/etc/alt/conf", "/etc/abs/new.html"]),
          "register": "through_symlinks"},
+        {MODULE: dict(common, dest=str(work / "second"), paths=["/pub", "/want/x"]), "register": "second_pass"},
         {MODULE: dict(common, dest=str(work / "missing"), paths=["/etc/app/old"]), "register": "missing",
          "ignore_errors": True},
     ]
@@ -222,6 +228,17 @@ def test_paths_through_symlinks_are_resolved_inside_the_image(extracted):
     with open(os.path.join(base, "etc/abs/new.html"), "rb") as handle:
         assert handle.read() == b"<h1>new</h1>\n"
     assert not os.path.islink(os.path.join(base, "etc/abs"))
+
+
+def test_members_outside_the_paths_when_first_read_are_read_again(extracted):
+    assert extracted["results"]["second_pass"]["changed"] is True
+    base = os.path.join(str(extracted["work"]), "second")
+    with open(os.path.join(base, "pub/link"), "rb") as handle:
+        assert handle.read() == b"linked from /pub\n"
+    assert stat.S_IMODE(os.stat(os.path.join(base, "pub/link")).st_mode) == 0o640
+    with open(os.path.join(base, "want/x"), "rb") as handle:
+        assert handle.read() == b"reached through a later symlink\n"
+    assert sorted(os.listdir(base)) == ["pub", "want"]
 
 
 def test_a_whited_out_path_is_not_in_the_image(extracted):

@@ -68,8 +68,9 @@ CASES = [
      [[("f", "../../../../etc/x")]], ["/etc/", "/etc/x@0"]),
     ("an absolute name is relative to the root",
      [[("f", "/etc/y")]], ["/etc/", "/etc/y@0"]),
-    ("a parent symlink to an absolute path is followed inside the image",
-     [[("l", "out", "/tmp/host")], [("f", "out/x")]], ["/out->/tmp/host", "/tmp/", "/tmp/host/", "/tmp/host/x@1"]),
+    ("a parent symlink to an absolute path is followed from the image's root",
+     [[("l", "d/out", "/tmp/host")], [("f", "d/out/x")]],
+     ["/d/", "/d/out->/tmp/host", "/tmp/", "/tmp/host/", "/tmp/host/x@1"]),
     ("a parent symlink climbing out stops at the root",
      [[("l", "up", "../../../../../..")], [("f", "up/x")]], ["/up->../../../../../..", "/x@1"]),
     ("a member over a symlink replaces it, never writes through it",
@@ -92,8 +93,8 @@ def test_a_symlink_loop_is_refused_naming_the_member():
 
 
 def test_lookup_resolves_parents_and_keeps_a_final_symlink():
-    tree = apply([[("f", "real/conf"), ("l", "alt", "/real"), ("l", "rel", "real/conf")]])
-    assert tree.lookup(["alt", "conf"], "p").entry.content == (0, "real/conf")
+    tree = apply([[("f", "real/conf"), ("l", "etc/alt", "/real"), ("l", "rel", "real/conf")]])
+    assert tree.lookup(["etc", "alt", "conf"], "p").entry.content == (0, "real/conf")
     assert tree.lookup(["rel"], "p").entry.kind == it.SYMLINK
     assert tree.lookup(["nothing", "here"], "p") is None
 
