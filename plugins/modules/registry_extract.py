@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Reads the image's layers from the registry in order, each streamed and verified by its digest,
     applies the OCI whiteouts (C(.wh.<name>) deletes a path of the layers below, C(.wh..wh..opq)
-    hides what they had in a directory), and writes the requested O(paths) under O(dest): the files
+    hides what they had in a directory), and writes the requested O(paths) under O(dest), the files
     a container started from the image would see. No container engine, no daemon; memory does not
     grow with the size of a layer.
   - Each requested path lands at the same place under O(dest) (V(/etc/ssl/certs) becomes

@@ -160,7 +160,7 @@ def test_result_lists_files_and_image_digest(extracted, testbed):
     assert first["digest"] == expected_digest
     files = {f["path"]: f for f in first["files"]}
     assert files["/data/big.bin"] == {"path": "/data/big.bin", "type": "file", "size": len(BIG),
-                                     "sha256": hashlib.sha256(BIG).hexdigest(), "mode": "0640"}
+                                      "sha256": hashlib.sha256(BIG).hexdigest(), "mode": "0640"}
     assert files["/etc/alt"]["type"] == "symlink" and files["/etc/alt"]["link_target"] == "app"
     assert files["/etc"]["type"] == "directory"
     assert "/var/pipe" not in files

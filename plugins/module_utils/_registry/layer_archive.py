@@ -49,7 +49,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
     def _proc_member(self, archive):
         if self.type in _EXTENDED_HEADERS and self.size > MAX_EXTENDED_HEADER:
             raise HeaderTooLarge("an extended tar header of %d bytes (more than %d) before member %s"
-                             % (self.size, MAX_EXTENDED_HEADER, shown(self.name)))
+                                 % (self.size, MAX_EXTENDED_HEADER, shown(self.name)))
         return super()._proc_member(archive)
 
 
