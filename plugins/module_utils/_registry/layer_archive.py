@@ -46,11 +46,11 @@ class HeaderTooLarge(LayerError):
 class _BoundedTarInfo(tarfile.TarInfo):
     """tarfile's header, refusing extended headers (read whole into memory) above the bound."""
 
-    def _proc_member(self, archive):
+    def _proc_member(self, tarfile):  # pylint: disable=redefined-outer-name
         if self.type in _EXTENDED_HEADERS and self.size > MAX_EXTENDED_HEADER:
             raise HeaderTooLarge("an extended tar header of %d bytes (more than %d) before member %s"
                                  % (self.size, MAX_EXTENDED_HEADER, shown(self.name)))
-        return super()._proc_member(archive)
+        return super()._proc_member(tarfile)
 
 
 _EXTENDED_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
