@@ -51,6 +51,13 @@ class SyncBed:
         self.targets: list = []
 
     def start(self) -> "SyncBed":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "SyncBed":
         self.pki = Pki(os.path.join(self.workdir, "pki"))
         self.tokens = TokenServer(self.pki, {USERNAME: self.password}, service="drc-bench",
                                   issuer="drc-bench-issuer").start()
@@ -78,9 +85,9 @@ class SyncBed:
     def stop(self) -> None:
         for target in self.targets:
             target.stop()
-        self.source.stop()
-        self.token_tls.stop()
-        self.tokens.stop()
+        for part in ("source", "token_tls", "tokens"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def mark(self, target) -> tuple:

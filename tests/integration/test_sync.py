@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -336,3 +337,45 @@ def test_unchanged_tags_cost_one_head_each_side(bed, answers):
     heads = sorted(("HEAD", "/v2/sync/multi/manifests/" + tag) for tag in MULTI_TAGS)
     assert sorted(at_source) == sorted([("GET", "/v2/sync/multi/tags/list")] + heads)
     assert sorted(at_dest) == sorted(("HEAD", "/v2/s-index/sync/multi/manifests/" + t) for t in MULTI_TAGS)
+
+
+SLICED_PLAYBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               "docs", "playbooks", "sync-sliced.yml")
+
+
+def test_two_hosts_slices_give_the_same_destination_as_one_run(bed, tmp_path):
+    """docs/playbooks/sync-sliced.yml with two inventory hosts (both local), then with one: the two
+    destinations hold the same tags with the same digests, and each host synced its own slice."""
+    from tests.integration.ansible_runner import BIN, runner_env
+    testbed, source, dest = bed["testbed"], bed["source"], bed["dest"]
+    repositories = [{"name": "sync/versions", "tags": {"semver": ">=1.2 <2", "exclude": ["-rc"]}},
+                    {"name": "sync/names", "tags": {"latest": 2}}, {"name": "sync/multi"}]
+    runs = {}
+    for label, hosts in (("two", ["worker1", "worker2"]), ("one", ["worker1"])):
+        inventory = tmp_path / ("%s.ini" % label)
+        inventory.write_text("[sync_workers]\n" + "".join(
+            "%s ansible_connection=local ansible_python_interpreter=%s\n" % (h, sys.executable) for h in hosts))
+        variables = tmp_path / ("%s.json" % label)
+        variables.write_text(json.dumps({
+            "sync_src_registry": source.host, "sync_dest": "%s/sliced-%s" % (dest.host, label),
+            "sync_repositories": repositories, "sync_dest_auth": dest_auth(testbed),
+            "sync_blob_cache_dir": str(tmp_path / ("cache-" + label))}))
+        done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory), SLICED_PLAYBOOK,
+                               "-e", "@" + str(variables), "--forks", "2"], capture_output=True, text=True,
+                              env=runner_env({"ANSIBLE_INVENTORY_ENABLED": "ini"}), timeout=600, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs[label] = done.stdout
+    # worker1 took versions and multi, worker2 names; each wrote its own cache
+    assert "worker1: sync/versions, sync/multi: 6 copied" in runs["two"], runs["two"]
+    assert "worker2: sync/names: 2 copied" in runs["two"], runs["two"]
+    assert sorted(os.listdir(tmp_path / "cache-two")) == ["worker1.json", "worker2.json"]
+
+    def destination(label):
+        held = {}
+        for repository in ("sync/versions", "sync/names", "sync/multi"):
+            for tag in dest_tags(bed, "sliced-%s/%s" % (label, repository)):
+                held["%s:%s" % (repository, tag)] = dest_digest(bed, "sliced-%s/%s:%s" % (label, repository, tag))
+        return held
+    two, one = destination("two"), destination("one")
+    assert two == one and len(two) == 4 + 2 + 2
+    assert all(digest == source_digest(bed, path) for path, digest in two.items())

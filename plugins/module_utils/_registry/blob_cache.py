@@ -143,13 +143,20 @@ class BlobLocations:
                     return candidate
         return None
 
+    def placed(self, registry: str, digest: str, repository: str) -> bool:
+        """Whether this run pushed (or found) the blob in that repository (never from the file)."""
+        with self._lock:
+            return repository in self._learned.get((registry, digest), ())
+
     def record(self, registry: str, digest: str, repository: str) -> None:
         if not _valid(registry, digest, repository):
             return
         with self._lock:
-            for store in (self._entries, self._learned):
-                known = [r for r in store.pop((registry, digest), []) if r != repository]
-                store[(registry, digest)] = (known + [repository])[-MAX_REPOSITORIES:]
+            known = [r for r in self._entries.pop((registry, digest), []) if r != repository]
+            self._entries[(registry, digest)] = (known + [repository])[-MAX_REPOSITORIES:]
+            # the run's own memory keeps every repository (bounded by the run); the file, the newest few
+            learned = [r for r in self._learned.pop((registry, digest), []) if r != repository]
+            self._learned[(registry, digest)] = learned + [repository]
 
     def forget(self, registry: str, digest: str, repository: str) -> None:
         """A location that turned out wrong (the registry refused the mount outright)."""

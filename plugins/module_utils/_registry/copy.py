@@ -123,6 +123,8 @@ class RegistryEnd:
         holds the blob (a wrong entry: the registry's 202 makes it an upload), then remember it."""
         registry, digest = self.connection.base_url, descriptor["digest"]
         with locations.pushing(registry, digest):
+            if locations.placed(registry, digest, self.repository):
+                return {"action": "skipped", "bytes": 0}  # this run put it there: no HEAD
             known = locations.holder(registry, digest, self.repository) if mount_from is None else None
             try:
                 outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],

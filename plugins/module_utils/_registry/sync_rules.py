@@ -146,5 +146,5 @@ class TagRules:
             ordered = sorted(tags, key=lambda t: (version_key(t), t))
         else:
             created = created or {}
-            ordered = sorted(tags, key=lambda t: (created.get(t) or "", t))
+            ordered = sorted(tags, key=lambda t: (created.get(t) is not None, created.get(t) or 0.0, t))
         return ordered[-self.latest:]
