@@ -118,8 +118,9 @@ def test_cache_ignores_entries_it_cannot_trust(tmp_path):
 
 def test_cache_file_is_bounded(tmp_path, monkeypatch):
     path = str(tmp_path / "blobs.json")
-    with open(path, "wb") as handle:
-        handle.write(b'{"version": 1, "entries": [' + b" " * (blob_cache.MAX_FILE_BYTES + 10) + b"]}")
+    with open(path, "w") as handle:  # valid, but larger than a cache may be: not read
+        handle.write(json.dumps({"version": 1, "entries": [["https://r.example", DIGEST, ["a/b"]]]}))
+        handle.write(" " * (blob_cache.MAX_FILE_BYTES + 10))
     assert read_entries(path) == {}
     monkeypatch.setattr(blob_cache, "MAX_ENTRIES", 3)
     write_entries(path, {("https://r.example", "sha256:%064x" % n): ["a/b"] for n in range(10)})
