@@ -11,7 +11,7 @@ drc.registry.registry_sync``, Ansible's start-up included; that start-up, ``ansi
 ansible.builtin.ping``, is measured in the same run and subtracted for the no-change ratio).
 Requests: source registry + destination registry + token server, from the registries' access logs
 and the token server's counter. Every run's destination is checked: each tag's digest equals the
-source's. Writes bench/results/sync.{md,json}.
+source's. Writes bench/results/sync.{md,json,svg} (``--publish``: also docs/benchmarks/<date>-sync.*).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import tempfile
 import types
 import urllib.request
 
+from bench import chart
 from bench.run import BIN, ROOT, environment, run, skopeo_isolation
 from tests.testbed.images import Seeder
 from tests.testbed.pki import Pki
@@ -144,6 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--base-mib", type=float, default=8.0)
     parser.add_argument("--top-kib", type=int, default=256)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--publish", action="store_true", help="copy the report to docs/benchmarks/<date>-sync.*")
     args = parser.parse_args(argv)
     prefix, isolated = skopeo_isolation()
     bed = SyncBed(args.repositories, args.tags, int(args.base_mib * MIB), args.top_kib * 1024).start()
@@ -189,6 +191,13 @@ def main(argv=None) -> int:
     text = markdown(report)
     with open(os.path.join(args.out, "sync.md"), "w") as handle:
         handle.write(text)
+    with open(os.path.join(args.out, "sync.svg"), "w") as handle:
+        handle.write(chart.svg({"date": report["date"], "reps": report["reps"], "sync": report}))
+    if args.publish:
+        docs = os.path.join(ROOT, "docs", "benchmarks")
+        for extension in ("md", "json", "svg"):
+            shutil.copyfile(os.path.join(args.out, "sync." + extension),
+                            os.path.join(docs, "%s-sync.%s" % (report["date"], extension)))
     print(text)
     return 0
 
