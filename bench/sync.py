@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     report = {
         "date": datetime.date.today().isoformat(), "repositories": args.repositories, "tags": args.tags,
         "base_mib": args.base_mib, "top_kib": args.top_kib, "reps": args.reps, "skopeo_cache_isolated": isolated,
-        "skopeo": subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout.strip(),
+        "skopeo": subprocess.run(["skopeo", "--version"], capture_output=True, text=True, check=False).stdout.strip(),
         "seconds": times, "median_seconds": medians,
         "requests": {name: counts[0] for name, counts in requests.items()},
         "requests_varied": {name: counts for name, counts in requests.items() if any(c != counts[0] for c in counts)},
@@ -208,9 +208,10 @@ def markdown(report: dict) -> str:
     def total(name):
         c = r[name]
         return "%d (%d+%d+%d)" % (c["source"] + c["dest"] + c["token"], c["source"], c["dest"], c["token"])
-    lines = ["### Syncing %d repositories × %d tags (shared %.0f MiB base layer, %d KiB top layers): "
-             "registry_sync against `%s`" % (report["repositories"], report["tags"], report["base_mib"],
-                                              report["top_kib"], "skopeo sync --all"), "",
+    title = ("### Syncing %d repositories × %d tags (shared %.0f MiB base layer, %d KiB top layers): "
+             "registry_sync against `skopeo sync --all`"
+             % (report["repositories"], report["tags"], report["base_mib"], report["top_kib"]))
+    lines = [title, "",
              "%s, %d repetitions, medians; token-auth TLS registries on loopback, each run into an empty "
              "registry, skopeo's blob-info cache %s; %s. Requests: total (source + destination + token server)."
              % (report["date"], report["reps"], "isolated" if report["skopeo_cache_isolated"] else "NOT isolated",

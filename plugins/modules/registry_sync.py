@@ -21,7 +21,7 @@ description:
     C(429 Too Many Requests) is asked less at once from then on, its C(Retry-After) is honoured,
     and rate-limited requests are retried longer than other failures.
   - A blob the destination registry holds in another repository is mounted from there
-    (C(POST ?mount=&from=)) instead of uploaded: the run remembers where it put each blob, and
+    (C(POST ?mount=&from=)) instead of uploaded; the run remembers where it put each blob, and
     O(blob_cache) remembers it across runs. A registry that declines a mount gets an upload.
   - One image failing does not stop the others. The task then fails at the end, with
     RV(failed_images) and every other result.
@@ -59,7 +59,7 @@ options:
         type: str
       tags:
         description:
-          - Which tags to sync. Without it, every tag. The rules apply in this order:
+          - Which tags to sync. Without it, every tag. The rules apply in this order,
             O(repositories[].tags.match), O(repositories[].tags.exclude),
             O(repositories[].tags.semver), then O(repositories[].tags.latest).
         type: dict
@@ -172,11 +172,10 @@ notes:
     carries them.
   - To spread a large sync over several hosts, give each host a slice of the repositories (see
     C(docs/sync.md) in the collection).
+  - The C(drc.registry.mirror_images) role runs this module for its C(mirror_images_repositories).
 seealso:
   - module: drc.registry.registry_copy
   - module: drc.registry.registry_tags_info
-  - role: drc.registry.mirror_images
-    description: Mirrors lists of images, or repositories by tag rules with this module.
 author:
   - drc.registry maintainers (@drc-registry)
 """
@@ -218,7 +217,7 @@ RETURN = r"""
 images:
   description:
     - One entry per selected tag, repository by repository, with C(src) and C(dest) (references
-      with the tag), C(digest) (the destination's digest once synced) and C(action): C(copied),
+      with the tag), C(digest) (the destination's digest once synced) and C(action), one of C(copied),
       C(already present) or C(would copy) (check mode). Copied images carry their blob counts.
   returned: always
   type: list

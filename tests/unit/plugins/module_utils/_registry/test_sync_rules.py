@@ -102,7 +102,7 @@ def test_cache_round_trip_and_registry_binding(tmp_path):
     # not for the repository itself, and never "placed" by this run from the file alone
     assert again.holder("https://one.example", DIGEST, "team/app") is None
     assert not again.placed("https://one.example", DIGEST, "team/app")
-    assert [f for f in os.listdir(tmp_path / "c")] == ["blobs.json"]  # no temporary file left
+    assert os.listdir(tmp_path / "c") == ["blobs.json"]  # no temporary file left
 
 
 def test_cache_ignores_entries_it_cannot_trust(tmp_path):
