@@ -8,7 +8,11 @@ BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/build/collections
 LINK := $(COLLECTIONS)/ansible_collections/drc/registry
 SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/drc/registry
-DEBIAN_PACKAGES := docker-registry skopeo curl apache2-utils rsync time chromium
+# `make demo` installs only the registry, skopeo and requirements-demo.txt (in .venv-demo);
+# `make test` installs everything.
+DEMO_DEBIAN_PACKAGES := docker-registry skopeo
+DEBIAN_PACKAGES := $(DEMO_DEBIAN_PACKAGES) curl apache2-utils rsync time chromium
+DEMO_VENV := $(CURDIR)/.venv-demo
 # Venvs of their own: Galaxy's importer and ansible-builder (their pins clash with the development
 # venv), and the oldest ansible-core that meta/runtime.yml claims.
 GALAXY_VENV := $(CURDIR)/.venv-galaxy
@@ -60,8 +64,15 @@ link:
 
 deps: debian-deps venv link
 
-demo: deps
-	$(BIN)/python -m tests.testbed.demo
+$(DEMO_VENV)/.installed: requirements-demo.txt
+	rm -rf $(DEMO_VENV) && $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-demo.txt
+	touch $@
+
+# (a target-specific value: debian-deps, run for the demo, installs the demo's packages only)
+demo: DEBIAN_PACKAGES := $(DEMO_DEBIAN_PACKAGES)
+demo: debian-deps $(DEMO_VENV)/.installed link
+	$(DEMO_VENV)/bin/python -m tests.testbed.demo
 
 # pytest and the checks run side by side: pytest in one job slot for the whole run, the checks one
 # after another in the other (the suite is CPU-bound: two slots keep both cores busy without more
@@ -199,4 +210,4 @@ mutants: deps
 	cd $(CURDIR) && $(BIN)/python -m tests.mutants.run --jobs 2
 
 clean:
-	rm -rf build .venv .venv-galaxy .venv-2.16 .pytest_cache .coverage
+	rm -rf build .venv .venv-galaxy .venv-2.16 .venv-demo .pytest_cache .coverage

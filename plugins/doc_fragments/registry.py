@@ -77,9 +77,37 @@ options:
       - Only idempotent requests are retried.
     type: int
     default: 3
+  bearer_token:
+    description:
+      - A registry token obtained elsewhere (for example from a CI system or a cloud's CLI), sent
+        as-is as the C(Bearer) credential of the C(Authorization) header of every request to the
+        registry the task names, and to no other host. It never goes to a host a redirect leads
+        to, nor to the token service (no token is requested with it).
+      - It replaces O(username), O(password), O(identity_token) and the other credential sources;
+        giving it with O(username), O(password) or O(identity_token) is an error. A task or
+        lookup that names more than one registry refuses it.
+      - A token the registry refuses (expired, or without access) fails the task; it is not
+        renewed. The legacy v1 API does not use it.
+    type: str
+    version_added: 0.1.0
+  proxy:
+    description:
+      - An http(s) proxy for every request of this task, such as
+        V(http://proxy.example.com:3128) or V(http://user:password@proxy.example.com:3128).
+        https registries are reached through a C(CONNECT) tunnel (the proxy sees the host name
+        only); plain http registries through the proxy itself, which then sees the requests and
+        their C(Authorization) headers.
+      - Without it, the environment variables E(HTTPS_PROXY), E(HTTP_PROXY), E(ALL_PROXY) and
+        E(NO_PROXY) apply, as before. When it is given it wins over them, and E(NO_PROXY) does not
+        apply to it.
+      - The proxy's user and password are never shown in results, errors or logs; messages name
+        the proxy as C(scheme://host:port).
+    type: str
+    version_added: 0.1.0
 notes:
   - A registry named without a scheme is reached over https; for loopback hosts (C(localhost),
-    C(127.0.0.0/8), C(::1)) plain http is tried when https fails, as Docker does.
+    C(127.0.0.0/8), C(::1)) plain http is tried when https fails, as Docker does. When both fail,
+    the error names both attempts.
     Write C(http://host:port/repo) to use http for any other host.
   - Docker Hub (C(docker.io)) is reached at C(https://registry-1.docker.io).
 """
@@ -144,4 +172,10 @@ options:
   retries:
     vars:
       - name: drc_registry_retries
+  bearer_token:
+    vars:
+      - name: drc_registry_bearer_token
+  proxy:
+    vars:
+      - name: drc_registry_proxy
 """

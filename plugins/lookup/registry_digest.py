@@ -152,13 +152,13 @@ class LookupModule(LookupBase):
                 raise lookup_error(exc, term)
         try:
             credentials = resolve_each(references, options)  # each bound to its term's registry
+            options_list = [connection_options(ref, options, concurrency, creds)
+                            for ref, creds in zip(references, credentials)]
         except RegistryError as exc:
             raise lookup_error(exc)
         try:
-            digests = resolve_digests(
-                references, [connection_options(ref, options, concurrency, creds)
-                             for ref, creds in zip(references, credentials)],
-                platform=platform, concurrency=concurrency, log=log, warn=warn)
+            digests = resolve_digests(references, options_list, platform=platform,
+                                      concurrency=concurrency, log=log, warn=warn)
         except TermError as exc:
             raise lookup_error(exc, terms[exc.index])
         if self.get_option("output") == "pinned":

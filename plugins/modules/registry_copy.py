@@ -40,8 +40,9 @@ options:
     description:
       - Where to copy it, in the same forms as O(src). A reference without tag means V(latest);
         a reference by digest must name the digest the copy has.
-      - A layout directory is created if needed (its parent must exist); in an existing layout or
-        archive, other tags are kept and O(dest)'s tag is replaced.
+      - A layout directory is created if needed, with any missing parent directories (an
+        archive's directory must exist); in an existing layout or archive, other tags are kept
+        and O(dest)'s tag is replaced.
       - Required unless O(images) is given.
     type: str
   images:

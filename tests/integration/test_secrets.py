@@ -119,3 +119,53 @@ def test_auths_never_shown_at_vvvv(testbed, mode, entry, tmp_path):
     assert_no_secret(testbed, run.output)
     assert "wrong-" + testbed.password not in run.output
     assert_no_secret(testbed, json.dumps(run.results))
+
+
+def test_bearer_token_and_proxy_password_never_shown_at_vvvv(testbed, tmp_path):
+    """bearer_token and a proxy URL with a password, in tasks, in the lookup and in registry_login,
+    on success and on failure: neither appears anywhere in the -vvvv output or the results."""
+    import base64
+    import secrets as random_secrets
+
+    from tests.integration.test_connection_options import token_from_bed
+    from tests.testbed.proxy import ForwardProxy
+
+    registry = testbed.registries["token"]
+    token = token_from_bed(testbed, "app/multi")
+    proxy_password = "proxy-pw-" + random_secrets.token_hex(8)
+    with ForwardProxy(("proxyuser", proxy_password)) as proxy:
+        proxy_url = proxy.url_with("proxyuser", proxy_password)
+        tasks = [
+            {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/multi"),
+                                                     bearer_token="{{ t }}", proxy="{{ p }}"),
+             "register": "tags"},
+            {"ansible.builtin.set_fact": {"digest": "{{ lookup('drc.registry.registry_digest', '%s') }}"
+                                                    % ref(registry, "app/multi:oci")},
+             "vars": {"drc_registry_bearer_token": token, "drc_registry_proxy": proxy_url},
+             "register": "looked_up"},
+            {"drc.registry.registry_login": dict(registry=registry.host, bearer_token="{{ t }}", proxy="{{ p }}",
+                                                 repository="app/multi"),
+             "register": "login"},
+            {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/oci"),
+                                                     bearer_token="{{ t }}", proxy="{{ p }}"),
+             "ignore_errors": True, "register": "refused_token"},
+            {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/multi"),
+                                                     bearer_token="{{ t }}", proxy="{{ wrong_p }}"),
+             "ignore_errors": True, "register": "refused_proxy"},
+        ]
+        # Secrets come from variables, as from a vault: a literal in the playbook is the user's
+        # own text, which Ansible quotes when it reports a failed task.
+        play_vars = {"t": token, "p": proxy_url, "wrong_p": proxy.url_with("proxyuser", "x" + proxy_password)}
+        run = run_playbook(tasks, str(tmp_path), play_vars=play_vars, verbosity=4,
+                           env={"NO_PROXY": "", "no_proxy": ""})
+        relayed = proxy.targets()
+    assert sorted(run.results["tags"]["tags"]) == ["docker", "oci"], run.output
+    assert run.results["login"]["auth_scheme"] == "bearer_token"
+    assert run.results["refused_token"]["failed"] is True
+    assert run.results["refused_proxy"]["failed"] is True
+    assert any(registry.host in target for method, target in relayed)
+    proxy_basic = base64.b64encode(("proxyuser:" + proxy_password).encode()).decode()
+    for text in (run.output, json.dumps(run.results)):
+        for secret in (token, token[-24:], proxy_password, proxy_basic):
+            assert secret not in text, "secret %r leaked" % secret[:12]
+        assert_no_secret(testbed, text)

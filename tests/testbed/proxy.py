@@ -278,3 +278,125 @@ class LatencyProxy(Proxy):
         response = self.forward(handler.command, handler.path, handler.headers, body)
         time.sleep(self.delay)
         self.relay(handler, response)
+
+
+class ForwardProxy(LoopbackServer):
+    """A forward proxy as clients configure one (``HTTPS_PROXY``, ``proxy``): absolute-URI requests
+    for plain http targets, ``CONNECT host:port`` tunnels for https ones. It logs every request
+    it relays, with the headers it could see (inside a tunnel it sees nothing but the host).
+
+    With ``credentials`` (user, password) it answers 407 to requests without that
+    ``Proxy-Authorization``.
+    """
+
+    def __init__(self, credentials: tuple | None = None) -> None:
+        self.log: list = []  # dicts: method, target, headers (as the proxy saw them), allowed
+        self._lock = threading.Lock()
+        self.expected = None
+        if credentials:
+            raw = ("%s:%s" % credentials).encode()
+            self.expected = "Basic " + base64.b64encode(raw).decode()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _allowed(self) -> bool:
+                allowed = proxy.expected is None or self.headers.get("Proxy-Authorization") == proxy.expected
+                with proxy._lock:
+                    proxy.log.append({"method": self.command, "target": self.path,
+                                      "headers": dict(self.headers), "allowed": allowed})
+                if not allowed:
+                    self.send_response(407)
+                    self.send_header("Proxy-Authenticate", 'Basic realm="drc-test-proxy"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                return allowed
+
+            def do_CONNECT(self):
+                if not self._allowed():
+                    return
+                host, _sep, port = self.path.rpartition(":")
+                try:
+                    upstream = socket.create_connection((host, int(port)), timeout=30)
+                except OSError:
+                    self.send_response(502)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.close_connection = True
+                proxy.tunnel(self.connection, upstream)
+
+            def do_ANY(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if not self._allowed():
+                    return
+                parts = urlsplit(self.path)
+                if parts.scheme != "http" or not parts.netloc:
+                    self.send_response(400)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPConnection(parts.netloc, timeout=60)
+                conn.putrequest(self.command, parts._replace(scheme="", netloc="").geturl() or "/",
+                                skip_host=True, skip_accept_encoding=True)
+                for name, value in self.headers.items():
+                    if name.lower() not in HOP_BY_HOP and name.lower() not in ("host", "content-length"):
+                        conn.putheader(name, value)
+                conn.putheader("Host", parts.netloc)
+                if body is not None:
+                    conn.putheader("Content-Length", str(len(body)))
+                conn.endheaders(body)
+                response = conn.getresponse()
+                data = response.read()
+                self.send_response(response.status, response.reason)
+                for name, value in response.getheaders():
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_ANY
+
+        self._serve(Handler)
+
+    @staticmethod
+    def tunnel(client, upstream) -> None:
+        """Copy bytes both ways until either side closes."""
+        def pump(source, sink):
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for sock in (source, sink):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        other = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        other.start()
+        pump(client, upstream)
+        other.join(30)
+        upstream.close()
+
+    def targets(self) -> list:
+        with self._lock:
+            return [(entry["method"], entry["target"]) for entry in self.log]
+
+    def url_with(self, user: str, password: str) -> str:
+        return "http://%s:%s@%s" % (user, password, self.host)

@@ -216,9 +216,12 @@ class Authenticator:
     """
 
     def __init__(self, transport, credentials, log=None, registry_url: str | None = None,
-                 resolve=resolve_addresses) -> None:
+                 resolve=resolve_addresses, bearer_token: str | None = None) -> None:
         self.transport = transport
         self.credentials = credentials
+        # A token obtained elsewhere (the bearer_token option): sent as-is with every request to
+        # the registry, never to a realm (no token is ever requested with it).
+        self.bearer_token = bearer_token
         self.log = log or (lambda msg: None)
         # The registry the challenges came from: its token realm is checked against it.
         self.registry_url = registry_url
@@ -256,6 +259,8 @@ class Authenticator:
 
     # -- the header for a request ------------------------------------------------------------
     def authorization(self, scopes: list, refresh: bool = False) -> str | None:
+        if self.bearer_token:
+            return "Bearer " + self.bearer_token
         challenge = self.challenge
         if challenge is None:
             return None
@@ -278,6 +283,8 @@ class Authenticator:
         A 401 from anywhere but the registry (a CDN a redirect led to) raises RegistryError.
         """
         self._accept_source(challenge_url, registry_url)
+        if self.bearer_token:
+            return None  # the given token was refused: there is nothing else to try
         bearer = [c for c in challenges if c.scheme == "bearer"]
         basic = [c for c in challenges if c.scheme == "basic"]
         if bearer:

@@ -74,11 +74,22 @@ class ConnectionOptions:
     timeout: float = 30.0
     retries: int = 3
     pool_size: int = 10
+    # A registry token obtained elsewhere, sent as-is to this registry only; an http(s) proxy URL,
+    # which may carry a password. Neither is ever shown.
+    bearer_token: str | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def api_url(self) -> str:
         return registry_url({"name": self.registry, "official": self.registry == DEFAULT_INDEX,
                              "scheme": self.scheme})
+
+
+def both_attempts_failed(https_error: RegistryError, http_failure: str) -> RegistryError:
+    """A loopback registry tried over https, then plain http: one error naming both attempts."""
+    return RegistryError("%s; then, as the registry is on loopback, over plain http: %s"
+                         % (https_error, http_failure), method=https_error.method,
+                         url=https_error.url)
 
 
 class BodyCutShort(RegistryError):
@@ -127,9 +138,9 @@ class RegistryConnection:
                                    client_cert=options.client_cert, client_key=options.client_key,
                                    timeout=options.timeout, retries=options.retries,
                                    pool_size=options.pool_size, log=self.log,
-                                   retry_policy=retry_policy)
+                                   retry_policy=retry_policy, proxy=options.proxy)
         self.auth = Authenticator(self.transport, options.credentials, log=self.log,
-                                  registry_url=self.base_url)
+                                  registry_url=self.base_url, bearer_token=options.bearer_token)
         self.api_version = None
         self.rate_limit: dict = {}
         self._pinged = False
@@ -166,11 +177,13 @@ class RegistryConnection:
             self.base_url = "http://" + self.base_url[len("https://"):]
             try:
                 response = self._send_ping()
-            except RegistryError:
-                raise exc
+            except RegistryError as http_exc:
+                raise both_attempts_failed(exc, str(http_exc))
             if response.status_code not in (200, 401):
                 release(response)
-                raise exc  # not a registry over http either: the https failure says more
+                # not a registry over http either: both attempts are named, the https one first
+                raise both_attempts_failed(exc, "GET %s answered %d %s" % (
+                    self.url("/v2/"), response.status_code, response.reason))
         self.api_version = response.headers.get("Docker-Distribution-API-Version")
         status = response.status_code
         if status == 401:
@@ -300,6 +313,9 @@ class RegistryConnection:
         raise RegistryError("%s stopped after %d pages" % (what, max_pages))
 
     def _hint(self, status: int, what: str | None) -> str | None:
+        if status == 401 and self.auth.bearer_token:
+            return "the registry %s refused the bearer_token (expired, or not valid for this)" % (
+                self.registry)
         if status == 401:
             creds = self.auth.credentials
             if creds.username is None and creds.identity_token is None:

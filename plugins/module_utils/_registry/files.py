@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import io
 import os
 import tempfile
@@ -172,3 +173,42 @@ def _download(module, dest: str, digest: str, download) -> int:
     handle.close()
     module.atomic_move(part, dest)
     return size
+
+
+def write_file_atomically(dest: str, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``dest`` (a symbolic link: the file it points at) with ``data`` in one rename.
+
+    The same part file as a download (beside the destination, created with at most ``mode`` and
+    locked), written, synced, given the old file's owner and group where allowed, renamed over it.
+    Killed before the rename: ``dest`` as it was, and a part file that the next call removes.
+    """
+    dest = os.path.realpath(dest)
+    part = part_path(dest, "sha256:" + hashlib.sha256(data).hexdigest())
+    handle = _open_part(part)
+    try:
+        _remove_stale_parts(dest, keep=part)
+        os.fchmod(handle.fileno(), mode)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        try:
+            old = os.stat(dest)
+            os.fchown(handle.fileno(), old.st_uid, old.st_gid)
+        except OSError:
+            pass  # no old file, or not ours to give away: the writer's owner it is
+        os.replace(part, dest)
+    except OSError as exc:
+        _remove(part)
+        raise RegistryError("writing %s failed: %s" % (dest, exc.strerror or exc))
+    except BaseException:
+        _remove(part)
+        raise
+    finally:
+        handle.close()
+    directory = os.open(os.path.dirname(dest), os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -4,10 +4,15 @@ explicit ``ConnectionOptions`` of one registry (credentials bound to that regist
 
 from __future__ import annotations
 
+import hashlib
+import threading
+
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions)
-from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve
+from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import (
+    Credentials, normalise_host, plain_credentials, resolve)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+from ansible_collections.drc.registry.plugins.module_utils._registry.proxies import check_proxy
 
 # Keep in step with plugins/doc_fragments/registry.py.
 CONNECTION_ARGSPEC = dict(
@@ -21,6 +26,8 @@ CONNECTION_ARGSPEC = dict(
     client_key=dict(type="path"),
     timeout=dict(type="float", default=30.0),
     retries=dict(type="int", default=3),
+    bearer_token=dict(type="str", no_log=True),
+    proxy=dict(type="str", no_log=True),
 )
 
 CONNECTION_OPTION_NAMES = tuple(CONNECTION_ARGSPEC)
@@ -43,6 +50,31 @@ def check_connection_options(options: dict) -> None:
         raise InputError("client_key needs client_cert")
     if options.get("password") and options.get("username") is None:
         raise InputError("password needs username")
+    if options.get("bearer_token") is not None:
+        if not options["bearer_token"].strip():
+            raise InputError("bearer_token is empty")
+        if plain_credentials(options.get("username"), options.get("password"),
+                             options.get("identity_token")):
+            raise InputError("give bearer_token, or username/password (or identity_token), not both")
+    if options.get("proxy") is not None:
+        check_proxy(options["proxy"])
+
+
+# The registry each bearer token (by its SHA-256) was first used for in this process. A token is
+# issued for one registry, and no path (a copy's two sides, an images list, the terms of later
+# lookups) may take it to another: every connection made with one passes through here.
+_BEARER_TOKEN_REGISTRIES: dict = {}
+_BEARER_TOKEN_LOCK = threading.Lock()
+
+
+def bind_bearer_token(token: str, registry: str) -> None:
+    key = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    host = normalise_host(registry)
+    with _BEARER_TOKEN_LOCK:
+        bound = _BEARER_TOKEN_REGISTRIES.setdefault(key, host)
+    if bound != host:
+        raise InputError("bearer_token is for one registry: it was given for %s, and %s is named "
+                         "too" % (bound, host))
 
 
 def connection_options(reference, options: dict, pool_size: int = 10, credentials=None):
@@ -52,7 +84,10 @@ def connection_options(reference, options: dict, pool_size: int = 10, credential
     resolved them (the lookup does, for every term at once).
     """
     check_connection_options(options)
-    if credentials is None:
+    if options.get("bearer_token"):
+        bind_bearer_token(options["bearer_token"], reference.registry)
+        credentials = Credentials(source="bearer_token")  # nothing else is looked up or sent
+    elif credentials is None:
         credentials = resolve(reference.registry, reference.repository,
                               username=options.get("username"), password=options.get("password"),
                               identity_token=options.get("identity_token"),
@@ -64,4 +99,4 @@ def connection_options(reference, options: dict, pool_size: int = 10, credential
         client_cert=options.get("client_cert"), client_key=options.get("client_key"),
         timeout=options.get("timeout") or 30.0,
         retries=3 if options.get("retries") is None else options["retries"],
-        pool_size=pool_size)
+        pool_size=pool_size, bearer_token=options.get("bearer_token"), proxy=options.get("proxy"))

@@ -21,6 +21,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
 from ansible_collections.drc.registry.plugins.module_utils._registry.version import COLLECTION_VERSION
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.proxies import proxy_name
 
 try:
     import requests
@@ -173,6 +174,9 @@ def describe_connection_error(exc: Exception) -> str:
         return "timed out connecting"
     if requests is not None and isinstance(exc, requests.exceptions.ReadTimeout):
         return "timed out waiting for the answer (read timeout)"
+    tunnel = re.search(r"Tunnel connection failed: ([^'\")(]+)", text)
+    if tunnel:
+        return "tunnel connection failed: " + tunnel.group(1).strip()
     errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if errno:
         return errno.group(1).strip()
@@ -261,8 +265,10 @@ class Transport:
     def __init__(self, validate_certs: bool = True, ca_path: str | None = None,
                  client_cert: str | None = None, client_key: str | None = None,
                  timeout: float = 30.0, retries: int = 3, pool_size: int = 10, log=None,
-                 retry_policy: RetryPolicy | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, proxy: str | None = None) -> None:
         self.timeout = timeout
+        # The task's proxy, for every request (the environment and NO_PROXY are then not read).
+        self.proxy = proxy
         self.policy = retry_policy or RetryPolicy(retries)
         self.log = log or (lambda msg: None)
         session = requests.Session()
@@ -296,10 +302,16 @@ class Transport:
 
     def _proxies_for(self, url: str) -> dict:
         """HTTP(S)_PROXY and NO_PROXY from the environment, looked up once per origin."""
+        if self.proxy:
+            return {"http": self.proxy, "https": self.proxy}
         key = origin(url)
         if key not in self._proxies:
             self._proxies[key] = requests.utils.get_environ_proxies(url)
         return self._proxies[key]
+
+    def _proxy_name(self, url: str) -> str:
+        proxy = self._proxies_for(url).get(origin(url)[0])
+        return proxy_name(proxy) if proxy else "(none)"
 
     def request(self, method: str, url: str, headers: dict | None = None,
                 credential_url: str | None = None, stream: bool = False, data=None,
@@ -319,6 +331,8 @@ class Transport:
                                         stream, data)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 reason = describe_connection_error(exc)
+                if isinstance(exc, requests.exceptions.ProxyError):
+                    reason = "through the proxy %s: %s" % (self._proxy_name(url), reason)
                 permanent = isinstance(exc, requests.exceptions.SSLError)
                 if retry and not permanent and self.policy.should_retry(method, attempt, None, idempotent):
                     wait = self.policy.delay(attempt)

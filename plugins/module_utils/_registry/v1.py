@@ -167,7 +167,8 @@ class V1Connection:
     def __init__(self, index_url: str, credentials, explicit_scheme: bool = True,
                  validate_certs: bool = True, ca_path: str | None = None,
                  client_cert: str | None = None, client_key: str | None = None,
-                 timeout: float = 30.0, retries: int = 3, log=None, warn=None) -> None:
+                 timeout: float = 30.0, retries: int = 3, log=None, warn=None,
+                 proxy: str | None = None) -> None:
         self.index_url = index_url.rstrip("/")
         self.credentials = credentials
         self.explicit_scheme = explicit_scheme
@@ -175,7 +176,7 @@ class V1Connection:
         self.warn = warn or (lambda msg: None)
         self.transport = Transport(validate_certs=validate_certs, ca_path=ca_path,
                                    client_cert=client_cert, client_key=client_key, timeout=timeout,
-                                   retries=retries, pool_size=4, log=self.log)
+                                   retries=retries, pool_size=4, log=self.log, proxy=proxy)
         self.transport.session.cookies.set_policy(OriginCookiePolicy())
         self.repositories: dict = {}
         self.standalone = None

@@ -41,7 +41,8 @@ def _connect(module, options: ConnectionOptions, index: dict,
         explicit_scheme=options.scheme_written or base_url is not None,
         validate_certs=options.validate_certs, ca_path=options.ca_path,
         client_cert=options.client_cert, client_key=options.client_key,
-        timeout=options.timeout, retries=options.retries, log=module.debug, warn=module.warn)
+        timeout=options.timeout, retries=options.retries, log=module.debug, warn=module.warn,
+        proxy=options.proxy)
 
 
 def connect(module, reference, base_url: str | None = None) -> V1Connection:
@@ -195,7 +196,7 @@ def search_info(module) -> dict:
         credentials=credentials, validate_certs=params.get("validate_certs", True),
         ca_path=params.get("ca_path"), client_cert=params.get("client_cert"),
         client_key=params.get("client_key"), timeout=params.get("timeout") or 30.0,
-        retries=3 if params.get("retries") is None else params["retries"])
+        retries=3 if params.get("retries") is None else params["retries"], proxy=params.get("proxy"))
     connection = _connect(module, options, index)
     try:
         results = connection.search(query, limit)
