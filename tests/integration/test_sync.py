@@ -379,3 +379,16 @@ def test_two_hosts_slices_give_the_same_destination_as_one_run(bed, tmp_path):
     two, one = destination("two"), destination("one")
     assert two == one and len(two) == 4 + 2 + 2
     assert all(digest == source_digest(bed, path) for path, digest in two.items())
+
+
+def test_a_new_repository_costs_no_blob_heads(bed, answers):
+    """Syncing into a repository that did not exist: one tag list to learn so, then no HEAD per
+    blob (only this run can have put a blob there). Into an existing one (the diff case's second
+    run), blobs are HEADed as registry_copy does."""
+    new = [r for r in bed["dest_requests"] if r[1].startswith("/v2/s-every-tag/")]
+    assert [r for r in new if r[0] == "GET" and r[1].endswith("/tags/list")] == [
+        ("GET", "/v2/s-every-tag/sync/names/tags/list", 404)]
+    assert not [r for r in new if r[0] == "HEAD" and "/blobs/" in r[1]]
+    assert len([r for r in new if r[0] == "PUT" and "/manifests/" in r[1]]) == len(NAMES)
+    existing = [r for r in bed["dest_requests"] if r[1].startswith("/v2/s-diff/") and r[0] == "HEAD" and "/blobs/" in r[1]]
+    assert existing

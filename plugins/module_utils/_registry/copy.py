@@ -64,6 +64,9 @@ class RegistryEnd:
         self.display = reference.string
         # blob_cache.BlobLocations shared by the copies of a run (and kept across runs), or None
         self.blob_locations = None
+        # True when the caller knows the repository did not exist before this run (a sync):
+        # with blob_locations, blobs are then not HEADed there (only this run can have put them)
+        self.new_repository = False
 
     def same_registry(self, other) -> bool:
         return all((other.kind == "registry", other.reference.registry == self.reference.registry,
@@ -129,7 +132,7 @@ class RegistryEnd:
             try:
                 outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
                                     source_end.blob_source(descriptor), chunk_size=chunk_size,
-                                    mount_from=mount_from or known)
+                                    mount_from=mount_from or known, skip_existing=not self.new_repository)
             except RegistryError as exc:
                 if known is None or exc.status is None or exc.status >= 500 or exc.status == 429:
                     raise

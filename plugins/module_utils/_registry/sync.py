@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from calendar import timegm
 from concurrent.futures import ThreadPoolExecutor
 
@@ -106,6 +107,8 @@ class SyncJob:
         self.dest = repository_reference(dest[0], dest[1], dest_path, where + (".rename" if rename else ".name"))
         self.tags: list = []
         self.before: list | None = None
+        self.new_repository = None  # unknown until a tag is missing at the destination
+        self.lock = threading.Lock()
 
 
 def plan_jobs(src_registry: str, dest: str, repositories: list) -> list:
@@ -234,10 +237,24 @@ class SyncRun:
         if self.check_mode:
             return dict(result, action=WOULD_COPY)
         dest_end.known_before = before
+        dest_end.new_repository = before is None and self._repository_is_new(job)
         copied = copy_image(source, dest_end, job.platforms,
                             concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)))
         result.update({name: copied[name] for name in COUNTS})
         return dict(result, action=COPIED)
+
+    def _repository_is_new(self, job: SyncJob) -> bool:
+        """Whether the destination repository did not exist before this run: one tag list request
+        per repository, asked only once a tag is missing there (never in a run with nothing to do).
+        The blobs of a new repository are then not asked about one by one."""
+        with job.lock:
+            if job.new_repository is None:
+                try:
+                    list_tags(self.dest, job.dest.repository)
+                    job.new_repository = False
+                except RegistryError as exc:
+                    job.new_repository = exc.status == 404 and "NAME_UNKNOWN" in exc.codes
+            return job.new_repository
 
     def _one(self, item: tuple):
         job, tag = item
