@@ -200,6 +200,7 @@ bench: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run
 	cd $(CURDIR) && $(BIN)/python -m bench.mirror_roles
 	cd $(CURDIR) && $(BIN)/python -m bench.sync --publish
+	cd $(CURDIR) && $(BIN)/python -m bench.referrers
 
 bench-quick: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run --quick

@@ -168,8 +168,12 @@ notes:
   - The connection options (O(username), O(ca_path), ...) apply to both registries unless
     O(src_auth) or O(dest_auth) override them; plain task-level credentials are refused when the
     two registries differ and neither side has its own.
-  - Referrers (signatures, attestations) travel with an image when M(drc.registry.registry_copy)
-    carries them.
+  - Each image copied carries its referrers (signatures, SBOMs, attestations), as
+    M(drc.registry.registry_copy) does with its default O(drc.registry.registry_copy#module:referrers=true).
+    Referrer tags (cosign's C(sha256-<hex>.sig), C(.att), C(.sbom), the OCI fallback tag
+    C(sha256-<hex>)) are never selected as tags of their own. A tag already in sync is not
+    looked at further, so a signature added at the source after its image was synced is not
+    carried by a later sync (copy that image with M(drc.registry.registry_copy)).
   - To spread a large sync over several hosts, give each host a slice of the repositories (see
     C(docs/sync.md) in the collection).
   - The C(drc.registry.mirror_images) role runs this module for its C(mirror_images_repositories).
@@ -268,6 +272,10 @@ blobs_skipped:
   type: int
 manifests_pushed:
   description: Manifests and indexes written.
+  returned: always
+  type: int
+referrers_copied:
+  description: Referrers (signatures, SBOMs, attestations) copied with the images.
   returned: always
   type: int
 throttled:

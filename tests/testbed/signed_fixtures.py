@@ -40,14 +40,21 @@ _LOCK = threading.Lock()
 
 
 def fixtures_dir() -> str:
-    """Where the fixtures are: beside the repository (CI copies shared/ next to the clone)."""
+    """Where the fixtures are: beside the repository (CI copies shared/ next to the clone), or
+    beside one of its parents (a scratch copy inside the repository, as `make mutants` makes)."""
     override = os.environ.get("DRC_SIGNATURE_FIXTURES")
-    path = override or os.path.join(os.path.dirname(REPO_ROOT), "shared", "fixtures", "signatures")
-    if not os.path.isfile(os.path.join(path, "verdicts.json")):
-        raise RuntimeError(
-            "signature fixtures not found at %s (expected <repository>/../shared/fixtures/signatures "
-            "with verdicts.json; set DRC_SIGNATURE_FIXTURES to another copy)" % path)
-    return path
+    first = os.path.join(os.path.dirname(REPO_ROOT), "shared", "fixtures", "signatures")
+    candidates = [override] if override else [first]
+    parent = os.path.dirname(REPO_ROOT)
+    while not override and os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+        candidates.append(os.path.join(parent, "shared", "fixtures", "signatures"))
+    for path in candidates:
+        if os.path.isfile(os.path.join(path, "verdicts.json")):
+            return path
+    raise RuntimeError(
+        "signature fixtures not found at %s (expected <repository>/../shared/fixtures/signatures "
+        "with verdicts.json; set DRC_SIGNATURE_FIXTURES to another copy)" % (override or first))
 
 
 def verdicts() -> dict:

@@ -14,7 +14,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import push_scopes
 
-COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed")
+COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed",
+          "referrers_copied")
 
 
 class SharedConnections:
@@ -81,7 +82,7 @@ def _announce(pairs: list, connections: SharedConnections) -> None:
 
 def copy_images(images: list, connections: SharedConnections, platforms: list | None = None,
                 chunk_size: int | None = None, concurrency: int = 4, check_mode: bool = False,
-                blob_locations=None) -> dict:
+                referrers: bool = True, warn=None, blob_locations=None) -> dict:
     """Copy every ``{src, dest}`` of ``images``; returns the module result.
 
     ``concurrency`` bounds the blobs in flight over the whole list: that many images at once, each
@@ -92,7 +93,8 @@ def copy_images(images: list, connections: SharedConnections, platforms: list | 
     _announce(pairs, connections)
     any_layout = any(location[0] != "registry" for pair in pairs for location in pair)
     workers = 1 if any_layout else max(1, min(concurrency, len(pairs)))
-    options = {"concurrency": max(1, concurrency // workers), "check_mode": check_mode}
+    options = {"concurrency": max(1, concurrency // workers), "check_mode": check_mode,
+               "referrers": referrers, "warn": warn}
     if chunk_size is not None:
         options["chunk_size"] = chunk_size
 

@@ -30,11 +30,13 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifests i
     get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
+from ansible_collections.drc.registry.plugins.module_utils._registry.retention_rules import referrer_subject
 from ansible_collections.drc.registry.plugins.module_utils._registry.sync_rules import TagRules
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 
 COPIED, PRESENT, WOULD_COPY = "copied", "already present", "would copy"
-COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed")
+COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed",
+          "referrers_copied")
 DEFAULT_SYNC_CONCURRENCY = 8
 # Blobs in flight per image (the registry's throttle caps the requests of all of them together).
 BLOBS_PER_IMAGE = 4
@@ -199,7 +201,10 @@ class SyncRun:
 
     def _select(self, job: SyncJob) -> None:
         try:
-            tags = job.rules.filter(list_tags(self.src, job.src.repository))
+            # referrer tags (cosign's sha256-<hex>.sig/.att/.sbom, the OCI fallback sha256-<hex>)
+            # are never synced as tags: they travel with the images they refer to
+            listed = [t for t in list_tags(self.src, job.src.repository) if referrer_subject(t) is None]
+            tags = job.rules.filter(listed)
             if job.rules.needs_created:
                 created = {}
                 for tag in tags:
@@ -240,7 +245,7 @@ class SyncRun:
         dest_end.new_repository = before is None and self._repository_is_new(job)
         copied = copy_image(source, dest_end, job.platforms,
                             concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)))
-        result.update({name: copied[name] for name in COUNTS})
+        result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
 
     def _repository_is_new(self, job: SyncJob) -> bool:
