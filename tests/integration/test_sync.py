@@ -4,8 +4,8 @@ token-auth registry; every rule kind with the tag set it must give written out, 
 read back with skopeo; faults in one image (a corrupted blob, a 500 on one manifest) and 429s
 through the test bed's proxy; the blob cache across runs; the mirror_images role's repository form.
 
-(No signed image: referrer copying lands in copy.py with the referrers issue; once it has, a sync
-carries them as registry_copy does.)
+A signed image (the upstream-skopeo-signed fixture of tests/testbed/signed_fixtures.py) keeps its
+signatures through a sync.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 
 from tests.integration.ansible_runner import run_module, run_playbook
 from tests.testbed.proxy import Fault, FaultProxy
+from tests.testbed.signed_fixtures import seed_signed_fixtures
 from tests.testbed.sync_fixtures import MULTI_TAGS, SYNC_REPOSITORIES, build_sync_layout, seed_sync_repositories
 
 MODULE = "drc.registry.registry_sync"
@@ -52,7 +53,8 @@ def bed(testbed, tmp_path_factory):
     layout = build_sync_layout(str(workdir / "layout"))
     source = testbed.registries["open"]
     seed_sync_repositories(layout, source, "sync")
-    return {"testbed": testbed, "workdir": workdir, "source": source, "dest": testbed.registries["token"]}
+    signed = seed_signed_fixtures(testbed, source, prefix="sf")["signed-image"]
+    return {"signed": signed, "testbed": testbed, "workdir": workdir, "source": source, "dest": testbed.registries["token"]}
 
 
 def dest_auth(testbed) -> dict:
@@ -103,6 +105,7 @@ def answers(bed):
         if rules is not None:
             entry["tags"] = rules
         tasks.append(sync(name, [entry]))
+    tasks.append(sync("signed", [{"name": "sf/signed-image"}]))
     tasks.append(sync("index_again", [{"name": "sync/multi"}], prefix="s-index"))
     tasks.append(sync("platforms", [{"name": "sync/multi", "tags": {"match": r"1\.0", "platforms": ["linux/arm64"]}}]))
     tasks.append(sync("rename", [{"name": "sync/names", "rename": "elsewhere/renamed", "tags": {"match": "beta"}}]))
@@ -392,3 +395,17 @@ def test_a_new_repository_costs_no_blob_heads(bed, answers):
     assert len([r for r in new if r[0] == "PUT" and "/manifests/" in r[1]]) == len(NAMES)
     existing = [r for r in bed["dest_requests"] if r[1].startswith("/v2/s-diff/") and r[0] == "HEAD" and "/blobs/" in r[1]]
     assert existing
+
+
+def test_a_signed_image_keeps_its_signatures(bed, answers):
+    """The signature tags are not synced as tags of their own, yet every one arrives, byte for
+    byte, as a referrer of the image it signs."""
+    result, fixture = answers["signed"], bed["signed"]
+    assert result.get("failed") is not True, result
+    assert [(i["src"].rsplit(":", 1)[1], i["digest"]) for i in result["images"]] == [("1", fixture["digest"])]
+    assert fixture["sig_tags"] and result["referrers_copied"] == len(fixture["sig_tags"])
+    repository = "s-signed/sf/signed-image"
+    assert dest_tags(bed, repository) == {"1"} | set(fixture["sig_tags"])
+    for tag, digest in fixture["sig_tags"].items():
+        raw = bed["testbed"].skopeo_raw_manifest(bed["dest"], "%s:%s" % (repository, tag))
+        assert raw == fixture["manifests"][digest] and sha256(raw) == digest
