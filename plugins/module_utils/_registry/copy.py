@@ -68,6 +68,11 @@ class RegistryEnd:
         self.reference = reference
         self.repository = reference.repository
         self.display = reference.string
+        # blob_cache.BlobLocations shared by the copies of a run (and kept across runs), or None
+        self.blob_locations = None
+        # True when the caller knows the repository did not exist before this run (a sync):
+        # with blob_locations, blobs are then not HEADed there (only this run can have put them)
+        self.new_repository = False
         self._referrers = None
 
     # referrers, as a source and as a destination (the protocol is in referrers.py)
@@ -131,9 +136,34 @@ class RegistryEnd:
         if source_end.kind == "registry" and self.same_registry(source_end) \
                 and source_end.repository != self.repository:
             mount_from = source_end.repository
-        return push_blob(self.connection, self.repository, descriptor["digest"], descriptor["size"],
-                         source_end.blob_source(descriptor), chunk_size=chunk_size,
-                         mount_from=mount_from)
+        locations = self.blob_locations
+        if locations is None:
+            return push_blob(self.connection, self.repository, descriptor["digest"], descriptor["size"],
+                             source_end.blob_source(descriptor), chunk_size=chunk_size,
+                             mount_from=mount_from)
+        return self._push_known_blob(locations, descriptor, source_end, chunk_size, mount_from)
+
+    def _push_known_blob(self, locations, descriptor: dict, source_end, chunk_size, mount_from) -> dict:
+        """push_blob with blob_cache.BlobLocations: mount from a repository of this registry that
+        holds the blob (a wrong entry: the registry's 202 makes it an upload), then remember it."""
+        registry, digest = self.connection.base_url, descriptor["digest"]
+        with locations.pushing(registry, digest):
+            if locations.placed(registry, digest, self.repository):
+                return {"action": "skipped", "bytes": 0}  # this run put it there: no HEAD
+            known = locations.holder(registry, digest, self.repository) if mount_from is None else None
+            try:
+                outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
+                                    source_end.blob_source(descriptor), chunk_size=chunk_size,
+                                    mount_from=mount_from or known, skip_existing=not self.new_repository)
+            except RegistryError as exc:
+                if known is None or exc.status is None or exc.status >= 500 or exc.status == 429:
+                    raise
+                locations.forget(registry, digest, known)  # a mount refused outright: upload it
+                outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
+                                    source_end.blob_source(descriptor), chunk_size=chunk_size,
+                                    skip_existing=False)
+            locations.record(registry, digest, self.repository)
+        return outcome
 
     def put_manifest(self, manifest: Manifest, top: bool) -> None:
         reference = (self.reference.tag or manifest.digest) if top else manifest.digest
