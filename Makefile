@@ -269,6 +269,7 @@ oldest-ansible: smoke-ansible-$(firstword $(SMOKE_ANSIBLE))
 bench: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run
 	cd $(CURDIR) && $(BIN)/python -m bench.mirror_roles
+	cd $(CURDIR) && $(BIN)/python -m bench.sync --publish
 	cd $(CURDIR) && $(BIN)/python -m bench.referrers
 
 bench-quick: deps
