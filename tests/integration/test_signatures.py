@@ -9,6 +9,7 @@ fixture) checks it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -166,6 +167,13 @@ def test_identity_rules_on_the_registry(verified):
 
 
 # -- signing ----------------------------------------------------------------------------------------
+def sig_raw(testbed, registry, repository: str, digest: str,
+            accept: str = "application/vnd.oci.image.manifest.v1+json") -> bytes:
+    with testbed.raw_request(registry, "GET", "/v2/%s/manifests/sha256-%s.sig" % (repository, digest[7:]),
+                             repository, headers={"Accept": accept}) as answer:
+        return answer.read()
+
+
 def sig_manifest(testbed, registry, repository: str, digest: str):
     import urllib.error
     try:
@@ -199,6 +207,10 @@ def signed(testbed, tmp_path_factory):
         cosign_b = dict(private_key=handle.read(), private_key_passphrase=passphrase("key-b"))
     fresh, kept = ref(registry, "sign/fresh:1"), ref(registry, "sign/kept:1")
     copied = ref(registry, "sign/copied:1")
+    # a destination .sig that is no layer bag (an index at that tag): left as it is
+    signed_image = seeded["signed-image"]["digest"]
+    bad_index = testbed.skopeo_copy(registry, "fx/signed-index:1", "sign/badsig:sha256-%s.sig" % signed_image[7:])
+    merge_layout = str(tmp_path_factory.mktemp("merge-layout"))
     tasks = [
         {"drc.registry.registry_sign": dict(reference=fresh, annotations={"pipeline": "test"},
                                             **cosign_a, **conn),
@@ -251,12 +263,50 @@ def signed(testbed, tmp_path_factory):
                                             sign_key_passphrase=cosign_b["private_key_passphrase"], **conn),
          "register": "copy_to_layout", "ignore_errors": True},
     ]
+    tasks += merge_tasks(registry, conn, cosign_a, cosign_b, merge_layout)
     before_kept = sig_manifest(testbed, registry, "sign/kept", other)
     for task in tasks:
         task["ignore_errors"] = True
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("sign")))
     return {"registry": registry, "run": run, "image": image, "index": index, "other": other,
-            "before_kept": before_kept, "seeded": seeded}
+            "before_kept": before_kept, "seeded": seeded, "signed_image": signed_image,
+            "bad_index": bad_index, "merge_layout": merge_layout}
+
+
+def merge_tasks(registry, conn: dict, cosign_a: dict, cosign_b: dict, layout: str) -> list:
+    """A mirror signed with key B, then plain copies and syncs of the source (signed with key A):
+    the mirror's .sig is merged into, never overwritten."""
+    msrc, merged = ref(registry, "sign/msrc:1"), ref(registry, "sign/merged:1")
+    copy = {"drc.registry.registry_copy": dict(src=msrc, dest=merged, **conn)}
+    sync = {"drc.registry.registry_sync": dict(
+        src_registry=registry.host, dest=registry.host, repositories=[
+            {"name": "sign/msrc", "rename": "sign/merged", "tags": {"match": "1"}}], **conn)}
+    return [
+        {"drc.registry.registry_copy": dict(src=ref(registry, "fx/signed-image:1"), dest=msrc, **conn),
+         "register": "merge_seed"},
+        dict(copy, register="merge_first"),
+        {"drc.registry.registry_sign": dict(reference=merged, **cosign_b, **conn), "register": "merge_sign_b"},
+        dict(copy, register="merge_plain"),
+        dict(sync, register="merge_sync"),
+        # the source gains a layer the mirror lacks: it is added beside the mirror's own
+        {"drc.registry.registry_sign": dict(reference=msrc, annotations={"stage": "source"},
+                                            **cosign_a, **conn), "register": "merge_source_signed"},
+        dict(copy, check_mode=True, register="merge_add_check"),
+        dict(copy, register="merge_add"),
+        dict(copy, register="merge_add_again"),
+        dict(sync, register="merge_sync_again"),
+        {"drc.registry.registry_signature_verify": dict(reference=merged, keys=[key("key-a", "pub")],
+                                                        identity="any", **conn), "register": "merge_verify_a"},
+        {"drc.registry.registry_signature_verify": dict(reference=merged, keys=[key("key-b", "pub")], **conn),
+         "register": "merge_verify_b"},
+        # the same in an OCI layout: its .sig entry is merged into, not replaced
+        {"drc.registry.registry_copy": dict(src=merged, dest="oci:%s:1" % layout, **conn),
+         "register": "merge_layout_first"},
+        {"drc.registry.registry_copy": dict(src=msrc, dest="oci:%s:1" % layout, **conn),
+         "register": "merge_layout_plain"},
+        {"drc.registry.registry_copy": dict(src=msrc, dest=ref(registry, "sign/badsig:1"), **conn),
+         "register": "merge_bad"},
+    ]
 
 
 def test_check_mode_writes_nothing_and_shows_the_diff(testbed, signed):
@@ -359,3 +409,57 @@ def test_registry_copy_signs_what_it_copied(testbed, signed):
     assert results["copy_signed"]["signatures"][0]["changed"] is True
     assert results["copy_to_layout"]["failed"] is True
     assert "sign_key needs a registry destination" in results["copy_to_layout"]["msg"]
+
+
+def test_a_destination_signature_is_merged_never_overwritten(testbed, signed):
+    results, registry = signed["run"].results, signed["registry"]
+    digest = signed["signed_image"]
+    for name in ("merge_seed", "merge_first", "merge_sign_b", "merge_source_signed", "merge_add"):
+        assert results[name]["changed"] is True, (name, results[name])
+    # the mirror holds every source layer already: nothing written, key B's layer kept
+    assert results["merge_plain"]["changed"] is False, results["merge_plain"]
+    assert results["merge_plain"]["referrers_copied"] == 0
+    assert results["merge_sync"]["changed"] is False, results["merge_sync"]
+    assert results["merge_add_check"]["changed"] is True and results["merge_add_check"]["referrers_copied"] == 1
+    assert results["merge_add"]["referrers_copied"] == 1
+    assert results["merge_add_again"]["changed"] is False, results["merge_add_again"]
+    assert results["merge_sync_again"]["changed"] is False, results["merge_sync_again"]
+    source = sig_manifest(testbed, registry, "sign/msrc", digest)
+    mirror = sig_manifest(testbed, registry, "sign/merged", digest)
+    assert len(source["layers"]) == 2 and len(mirror["layers"]) == 3
+    # the mirror's layers first, byte for byte, then the one it lacked
+    assert mirror["layers"][0] == source["layers"][0]
+    assert mirror["layers"][2] == source["layers"][1]
+    config = json.loads(blob(testbed, registry, "sign/merged", mirror["config"]["digest"]))
+    assert config["rootfs"]["diff_ids"] == [layer["digest"] for layer in mirror["layers"]]
+    # what the copy reports the destination holds: the merged .sig, not the source's
+    held = "sha256:" + hashlib.sha256(sig_raw(testbed, registry, "sign/merged", digest)).hexdigest()
+    assert results["merge_add"]["referrers"] == [held]
+    # both keys verify at the mirror: key A's two layers, key B's own
+    assert sorted(s["layer"] for s in results["merge_verify_a"]["signatures"]) == [0, 2]
+    assert [s["layer"] for s in results["merge_verify_b"]["signatures"]] == [1]
+    assert results["merge_verify_b"]["signatures"][0]["identity"].endswith("/sign/merged:1")
+
+
+def test_a_layout_signature_is_merged_never_overwritten(signed):
+    results = signed["run"].results
+    assert results["merge_layout_first"]["changed"] is True
+    assert results["merge_layout_plain"]["changed"] is False, results["merge_layout_plain"]
+    layout = signed["merge_layout"]
+    with open(os.path.join(layout, "index.json")) as handle:
+        entries = json.load(handle)["manifests"]
+    tag = "sha256-%s.sig" % signed["signed_image"][7:]
+    [entry] = [e for e in entries if (e.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag]
+    with open(os.path.join(layout, "blobs", "sha256", entry["digest"][7:])) as handle:
+        assert len(json.load(handle)["layers"]) == 3
+
+
+def test_a_destination_tag_that_is_no_signature_is_left_alone(testbed, signed):
+    result = signed["run"].results["merge_bad"]
+    assert result["changed"] is True  # the image itself was copied
+    [skipped] = [s for s in result["referrers_skipped"] if s["found_by"] == "cosign_tag"]
+    assert "is an index" in skipped["reason"] and "not overwritten" in skipped["reason"]
+    assert any("left as it is" in w for w in result.get("warnings", []))
+    raw = sig_raw(testbed, signed["registry"], "sign/badsig", signed["signed_image"],
+                  "application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.list.v2+json")
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == signed["bad_index"]

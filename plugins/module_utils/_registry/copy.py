@@ -480,9 +480,9 @@ def copy_image(source, dest, platforms: list | None = None, chunk_size: int | No
     if referrers:
         # Read the whole plan before the first write: a hostile listing leaves the destination as it was.
         items = referrer_copy.plan_referrers(source, _subjects(original, top, ordered), plan_copy, warn)
-        result["referrers"] = referrer_copy.referrer_digests(items)
-        result["referrers_skipped"] = _skipped(source, original, top)
-        pending = referrer_copy.missing_at(dest, items) if items else []
+        pending, skipped, held = referrer_copy.missing_at(dest, items, warn) if items else ([], [], [])
+        result["referrers"] = held
+        result["referrers_skipped"] = _skipped(source, original, top) + skipped
         result["referrers_copied"] = len(pending)
     result["changed"] = image_changed or bool(pending)
     if not result["changed"] or check_mode:

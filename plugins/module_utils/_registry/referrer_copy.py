@@ -6,7 +6,8 @@ child), then theirs (a signature of an SBOM), at most MAX_DEPTH levels, each rea
 a listed referrer whose ``subject`` is another manifest is left out with a warning, a cycle is
 followed once. Then ask the destination which it has, and copy the others: their blobs, their
 children, then each manifest and its record (cosign tag, API or fallback index, layout entry), a
-subject's referrers together, shallow ones first. Nothing is written before the whole plan is
+subject's referrers together, shallow ones first. A cosign tag the destination holds with other
+content is merged into, never overwritten (missing_at). Nothing is written before the whole plan is
 read, and a fallback index lists only manifests already in place.
 """
 
@@ -14,7 +15,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
+from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import BytesSource
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import sha256_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import merge_bags
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
+    Manifest, ManifestError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import subject_of
 
 MAX_DEPTH = 8
@@ -71,17 +78,86 @@ def plan_referrers(source, subjects: list, plan_copy, warn) -> list:
     return items
 
 
-def missing_at(dest, items: list) -> list:
-    """The planned referrers the destination does not hold (asked once per subject)."""
+def missing_at(dest, items: list, warn=None) -> tuple:
+    """(pending, skipped, held): the planned referrers the destination does not hold (asked once
+    per subject), those left out (``referrers_skipped`` entries), and the digests the destination
+    holds for the plan once the pending ones are written.
+
+    A cosign tag the destination already has with other content is never overwritten (it may
+    carry the mirror's own signature): the source's layers it lacks are appended to it (a pending
+    item whose manifest is the merged one, nothing pending when it lacks none); a destination
+    manifest that is no layer bag is left as it is, with a warning."""
+    warn = warn or (lambda msg: None)
     present: dict = {}
-    out = []
+    tagged: dict = {}
+    pending: list = []
+    skipped: list = []
+    held: list = []
     for item in items:
         subject = item["subject"]
         if subject not in present:
-            present[subject] = set((e["digest"], e.get("tag")) for e in dest.referrers(subject))
-        if (item["entry"]["digest"], item["entry"].get("tag")) not in present[subject]:
-            out.append(item)
-    return out
+            found = dest.referrers(subject)
+            present[subject] = set((e["digest"], e.get("tag")) for e in found)
+            tagged[subject] = dict((e["tag"], e) for e in found if e.get("tag"))
+        entry = item["entry"]
+        tag = entry.get("tag")
+        if (entry["digest"], tag) in present[subject]:
+            held.append(entry["digest"])
+            continue
+        theirs = tagged[subject].get(tag) if tag else None
+        if theirs is None:
+            pending.append(item)
+            held.append(entry["digest"])
+            continue
+        merged, reason = _merged(dest, theirs, item)
+        if reason:
+            warn("the destination's %s has other content (%s) and %s: left as it is, the source's "
+                 "%s is not copied" % (tag, theirs["digest"], reason, entry["digest"]))
+            skipped.append({"digest": entry["digest"], "found_by": entry["found_by"],
+                            "reason": "the destination's %s is %s, which %s: not overwritten"
+                                      % (tag, theirs["digest"], reason)})
+            continue
+        if merged is not None:
+            pending.append(merged)
+            held.append(merged["entry"]["digest"])
+        else:
+            held.append(theirs["digest"])
+    return pending, skipped, list(dict.fromkeys(held))
+
+
+def _merged(dest, theirs: dict, item: dict) -> tuple:
+    """(item to write, None), (None, None) when the destination's bag lacks no source layer, or
+    (None, reason)."""
+    try:
+        ours = dest.referrer_manifest(theirs)
+    except (RegistryError, ManifestError) as exc:
+        return None, "cannot be read (%s)" % exc
+    try:
+        raw, config, added = merge_bags(ours, item["manifest"])
+    except ValueError as exc:
+        return None, "cannot take the source's layers: %s" % exc
+    if raw is None:
+        return None, None
+    manifest = Manifest(raw, mt.OCI_MANIFEST)
+    blobs = dict((layer["digest"], layer) for layer in added)  # from the source
+    entry = dict(item["entry"], digest=manifest.digest, size=manifest.size,
+                 media_type=manifest.media_type)
+    return {"subject": item["subject"], "entry": entry, "manifest": manifest,
+            "ordered": [manifest], "blobs": blobs, "depth": item["depth"],
+            "made": {sha256_digest(config): config}}, None
+
+
+class _MadeBlobs:
+    """The blobs made here (a merged bag's config), as a copy's source end offers them."""
+
+    kind = "made"
+    repository = None
+
+    def __init__(self, blobs: dict) -> None:
+        self.blobs = blobs
+
+    def blob_source(self, descriptor: dict):
+        return BytesSource(self.blobs[descriptor["digest"]], "config")
 
 
 def write_referrers(source, dest, items: list, chunk_size, concurrency: int) -> int:
@@ -89,6 +165,11 @@ def write_referrers(source, dest, items: list, chunk_size, concurrency: int) -> 
     blobs: dict = {}
     for item in items:
         blobs.update(item["blobs"])
+    made: dict = {}
+    for item in items:
+        made.update(item.get("made") or {})
+    for digest, data in made.items():
+        dest.push_blob({"digest": digest, "size": len(data)}, _MadeBlobs(made), chunk_size)
     if blobs:
         pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(blobs))))
         try:
@@ -108,10 +189,3 @@ def write_referrers(source, dest, items: list, chunk_size, concurrency: int) -> 
         written += dest.put_referrers(subject, [(i["entry"], i["manifest"]) for i in group])
     return written
 
-
-def referrer_digests(items: list) -> list:
-    out: list = []
-    for item in items:
-        if item["entry"]["digest"] not in out:
-            out.append(item["entry"]["digest"])
-    return out

@@ -24,6 +24,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_source
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import sha256_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import (
+    bag_manifest, descriptor)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signature_verify import (
@@ -69,30 +71,9 @@ def _already_signed(layers: list, payloads: PayloadCache, public_key, digest: st
     return False
 
 
-def _config_blob(layers: list) -> bytes:
-    """The config containers/image writes for a signature manifest."""
-    body = {"architecture": "", "os": "", "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [layer.get("digest") for layer in layers]}}
-    return json.dumps(body, separators=(",", ":")).encode("utf-8")
-
-
-def _descriptor(media_type: str, data: bytes, annotations: dict | None = None) -> dict:
-    out = {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)}
-    if annotations:
-        out["annotations"] = annotations
-    return out
-
-
 def signature_manifest(old_body: dict | None, new_layer: dict) -> tuple:
     """(manifest bytes, config bytes) of the .sig manifest with ``new_layer`` added at the end."""
-    layers = list((old_body or {}).get("layers") or []) + [new_layer]
-    config = _config_blob(layers)
-    body = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
-            "config": _descriptor(mt.OCI_CONFIG, config), "layers": layers}
-    old_annotations = (old_body or {}).get("annotations")
-    if isinstance(old_annotations, dict) and old_annotations:
-        body["annotations"] = old_annotations
-    return json.dumps(body, separators=(",", ":")).encode("utf-8"), config
+    return bag_manifest(old_body, [new_layer])
 
 
 def _summary(body: dict | None) -> dict:
@@ -124,7 +105,7 @@ def sign_digest(connection, reference, digest: str, private_key, identity: str, 
         old_body = manifest.body
     payload = make_payload(digest, identity, optional)
     signature = base64.b64encode(signing_keys.sign(private_key, payload)).decode("ascii")
-    layer = _descriptor(SIMPLESIGNING_TYPE, payload, {SIGNATURE_ANNOTATION: signature})
+    layer = descriptor(SIMPLESIGNING_TYPE, payload, {SIGNATURE_ANNOTATION: signature})
     raw, config = signature_manifest(old_body, layer)
     result = {"digest": digest, "location": location, "changed": True,
               "diff": {"before": _summary(old_body), "after": _summary(json.loads(raw)),
