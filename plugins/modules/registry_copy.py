@@ -346,7 +346,7 @@ referrers_copied:
   version_added: 0.1.0
 referrers_skipped:
   description:
-    - Referrers not copied, with the reason (C(digest), C(found_by), C(reason)): those of a
+    - Referrers not copied, with the reason (C(digest), C(found_by), C(reason)), those of a
       source index that O(platforms) replaced by a new index, and a cosign tag the destination
       holds as something other than a manifest of layers (left as it is). A cosign tag the
       destination holds with other layers is merged into, never overwritten. With O(images), in

@@ -188,4 +188,3 @@ def write_referrers(source, dest, items: list, chunk_size, concurrency: int) -> 
     for subject, group in groups:
         written += dest.put_referrers(subject, [(i["entry"], i["manifest"]) for i in group])
     return written
-
