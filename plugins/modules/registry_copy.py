@@ -279,6 +279,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list i
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
     check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import FORMATS
 
 
 def main():
@@ -293,6 +294,7 @@ def main():
             platforms=dict(type="list", elements="str"),
             chunk_size=dict(type="int"),
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+            format=dict(type="str", default="keep", choices=list(FORMATS)),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("images", "src"), ("images", "dest")],
@@ -315,7 +317,8 @@ def main():
             ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
         source, dest = ends
         result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
-                            concurrency=params["concurrency"], check_mode=module.check_mode)
+                            concurrency=params["concurrency"], check_mode=module.check_mode,
+                            image_format=params["format"])
     except (RegistryError, OSError) as exc:
         for end in ends:
             end.close()
@@ -348,12 +351,18 @@ def copy_list(module, registry) -> None:
         check_task_credentials(params, [(side, location) for pair in parse_pairs(params["images"])
                                         for side, location in zip(("src", "dest"), pair)])
         result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
-                             concurrency=params["concurrency"], check_mode=module.check_mode)
+                             concurrency=params["concurrency"], check_mode=module.check_mode,
+                             image_format=params["format"])
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):  # a layout's file system
             exc = RegistryError("copying images failed: %s" % exc)
         registry.fail(exc)
-    before = [image.pop("before_digest") for image in result["images"]]
+    before = [image.pop("before_digest", None) for image in result["images"]]
+    if result["failed_images"]:
+        # What was written stays written: the task fails, saying what was copied and what failed.
+        registry.fail(RegistryError("%d of %d images failed: %s" % (
+            len(result["failed_images"]), len(params["images"]),
+            "; ".join(f["msg"] for f in result["failed_images"]))), **result)
     if module._diff:
         result["diff"] = {"before": {i["dest"]: b for i, b in zip(result["images"], before)},
                           "after": {i["dest"]: i["digest"] for i in result["images"]}}

@@ -21,6 +21,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_source
     RegistryBlobSource)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
+from ansible_collections.drc.registry.plugins.module_utils._registry.docker_archive import (
+    TRANSPORT as DOCKER_ARCHIVE, DockerArchiveEnd, parse_docker_archive_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -29,6 +31,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifests i
     get_manifest, head_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
     OciLayout, extract_archive, parse_layout_location, write_archive)
+from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
@@ -40,16 +43,24 @@ MAX_CONFIG_SIZE = 16 * 1024 * 1024
 NON_DISTRIBUTABLE = ("foreign", "nondistributable")
 
 
+SUPPORTED_TRANSPORTS = "docker://, oci:, oci-archive:, docker-archive:"
+# skopeo's transports that are not ends here: named as such rather than read as a host name.
+OTHER_TRANSPORTS = ("dir", "docker-daemon", "containers-storage", "ostree", "sif", "tarball")
+
+
 def parse_location(value: str):
-    """What a user wrote for ``src``/``dest``: ("registry", ImageReference) or a layout."""
+    """What a user wrote for ``src``/``dest``: ("registry", ImageReference), a layout or an archive."""
     if not isinstance(value, str) or not value:
-        raise InputError("invalid location %r: give an image reference, oci:PATH[:TAG] or "
-                         "oci-archive:PATH[:TAG]" % (value,))
+        raise InputError("invalid location %r: give an image reference, oci:PATH[:TAG], "
+                         "oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]" % (value,))
     if value.startswith("docker://"):
         return "registry", parse_image_reference(value[len("docker://"):])
-    layout = parse_layout_location(value)
-    if layout is not None:
-        return layout
+    transport = value.partition(":")[0]
+    if transport in OTHER_TRANSPORTS:
+        raise InputError("transport %s: is not supported (supported: %s)" % (transport, SUPPORTED_TRANSPORTS))
+    found = parse_layout_location(value) or parse_docker_archive_location(value)
+    if found is not None:
+        return found
     return "registry", parse_image_reference(value)
 
 
@@ -82,6 +93,9 @@ class RegistryEnd:
         return get_blob_bytes(self.connection, self.repository, descriptor["digest"], MAX_CONFIG_SIZE)
 
     # as a destination
+    def accept(self, source, top: Manifest, planned: list | None) -> None:
+        pass  # a registry holds any manifest
+
     def check_target(self, digest: str) -> None:
         if self.reference.digest and self.reference.digest != digest:
             raise InputError("dest %s names the digest %s, but the copy has the digest %s"
@@ -176,6 +190,9 @@ class LayoutEnd:
         return data
 
     # as a destination
+    def accept(self, source, top: Manifest, planned: list | None) -> None:
+        pass  # a layout holds any manifest
+
     def check_target(self, digest: str) -> None:
         pass
 
@@ -218,6 +235,8 @@ def open_end(location: tuple, connect, writing: bool):
     """An end for a parsed location; ``connect(reference)`` makes a registry connection."""
     if location[0] == "registry":
         return RegistryEnd(connect(location[1]), location[1])
+    if location[0] == DOCKER_ARCHIVE:
+        return DockerArchiveEnd(location[1], location[2], writing)
     return LayoutEnd(location[0], location[1], location[2], writing)
 
 
@@ -329,24 +348,38 @@ def plan_copy(source, top: Manifest) -> tuple:
 
 
 def copy_image(source, dest, platforms: list | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-               concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False) -> dict:
-    """Copy what ``source`` names to ``dest``; returns the module result (without ``diff``)."""
+               concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False,
+               image_format: str = "keep") -> dict:
+    """Copy what ``source`` names to ``dest``; returns the module result (without ``diff``).
+
+    ``image_format`` ``oci`` converts Docker media types to OCI ones (new manifests, new digests;
+    ``converted`` maps each source digest to its new one)."""
     if source.kind == "registry":
         source.connection.hint_scopes([repository_scope(source.repository)])
     if dest.kind == "registry" and not check_mode:
         # Before the destination's first request, so that one token (pull,push) does it all.
         dest.announce(source)
-    top = resolve_top(source, platforms)
+    top = source_top = resolve_top(source, platforms)
+    ordered = blobs = None
+    converted: dict = {}
+    if image_format == "oci":
+        ordered, blobs = plan_copy(source, top)
+        ordered, converted = to_oci(ordered)
+        top = ordered[-1]
     dest.check_target(top.digest)
+    dest.accept(source, top, ordered)
     before = dest.current_digest()
     result = {"changed": before != top.digest, "digest": top.digest, "media_type": top.media_type,
-              "before_digest": before, "blobs_uploaded": 0, "blobs_mounted": 0, "blobs_skipped": 0,
-              "bytes_uploaded": 0, "manifests_pushed": 0}
+              "source_digest": source_top.digest, "before_digest": before, "blobs_uploaded": 0,
+              "blobs_mounted": 0, "blobs_skipped": 0, "bytes_uploaded": 0, "manifests_pushed": 0}
+    if image_format == "oci":
+        result["converted"] = [{"source_digest": old, "digest": new} for old, new in converted.items()]
     if top.is_index:
         result["platforms"] = [platform_string(c["platform"]) for c in top.children()]
     if not result["changed"] or check_mode:
         return result
-    ordered, blobs = plan_copy(source, top)
+    if ordered is None:
+        ordered, blobs = plan_copy(source, top)
     dest.announce(source)
     counts = {"uploaded": 0, "mounted": 0, "skipped": 0}
 
