@@ -4,7 +4,9 @@ and the ``images`` form's partial failures. One playbook for the file; each test
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -37,6 +39,54 @@ def skopeo(*args: str) -> subprocess.CompletedProcess:
 def podman(root, *args: str) -> subprocess.CompletedProcess:
     return tool("podman", "--storage-driver", "vfs", "--root", os.path.join(root, "root"), "--runroot",
                 os.path.join(root, "run"), "--cgroup-manager", "cgroupfs", "--events-backend", "none", *args)
+
+
+def hostile_archives(directory) -> dict:
+    """docker-archives that break the archive rules, each with manifest.json naming its members."""
+    made = {}
+
+    def write(name: str, members: list, manifest: dict | None = None) -> str:
+        path = os.path.join(directory, name + ".tar")
+        with tarfile.open(path, "w") as tar:
+            body = json.dumps([manifest or {"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l.tar"]}]).encode()
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+            for info, data in members:
+                tar.addfile(info, io.BytesIO(data) if data is not None else None)
+        made[name] = path
+        return path
+
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
+    config_info = tarfile.TarInfo("c.json")
+    config_info.size = len(config)
+    link = tarfile.TarInfo("l.tar")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    write("link", [(config_info, config), (link, None)])
+    outside = tarfile.TarInfo("../c.json")
+    outside.size = len(config)
+    write("outside", [(outside, config)], {"Config": "../c.json", "RepoTags": ["x:1"], "Layers": []})
+    # a sparse member: GNU tar's --sparse of a 64 MiB hole
+    sparse_dir = os.path.join(directory, "sparse_src")
+    os.mkdir(sparse_dir)
+    with open(os.path.join(sparse_dir, "l.tar"), "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    with open(os.path.join(sparse_dir, "c.json"), "wb") as handle:
+        handle.write(config)
+    with open(os.path.join(sparse_dir, "manifest.json"), "w") as handle:
+        json.dump([{"Config": "c.json", "RepoTags": ["x:1"], "Layers": ["l.tar"]}], handle)
+    made["sparse"] = os.path.join(directory, "sparse.tar")
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", made["sparse"], "-C", sparse_dir,
+                    "manifest.json", "c.json", "l.tar"], check=True)
+    # a gzip bomb: 64 MiB of zeros in a gzip of some 64 KiB
+    made["bomb"] = os.path.join(directory, "bomb.tar.gz")
+    with gzip.open(made["bomb"], "wb") as handle:
+        zeros = tarfile.TarInfo("l.tar")
+        zeros.size = 64 * 1024 * 1024
+        with tarfile.open(fileobj=handle, mode="w") as tar:
+            tar.addfile(zeros, io.BytesIO(bytes(zeros.size)))
+    return made
 
 
 def leftovers(directory) -> list:
@@ -92,6 +142,9 @@ def bed(testbed, tmp_path_factory):
             {"src": src["app/docker:1.0"], "dest": "docker-archive:%s/p.tar:p:1" % paths["partial"]}]),
     }
     os.mkdir(paths["partial"])
+    os.mkdir(work / "hostile")
+    for name, path in hostile_archives(str(work / "hostile")).items():
+        cases["hostile_" + name] = dict(src="docker-archive:%s" % path, dest="oci:%s:h" % (work / "hostile_out"))
     tasks = [{"name": name, MODULE: args, "register": name, "ignore_errors": True} for name, args in cases.items()]
     run = run_playbook(tasks, paths["play"], env={"HOME": testbed.workdir})
     assert set(run.results) == set(cases), run.output
@@ -256,3 +309,16 @@ def test_images_partial_failure_reports_each(bed):
     assert failure["index"] == 1 and "no/such" in failure["msg"], failure
     assert result["blobs_uploaded"] >= 2
     assert "1 of 3 images failed" in result["msg"]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("link", "a link or special file (links are not followed)"),
+    ("outside", "it is outside the archive"),
+    ("sparse", "a sparse file has no place in a docker-archive"),
+    ("bomb", "unpacks to more than 33554432 bytes"),
+])
+def test_hostile_docker_archives_are_refused(bed, name, message):
+    result = bed["results"]["hostile_" + name]
+    assert result["failed"] is True and message in result["msg"], result["msg"]
+    assert not os.path.exists(bed["work"] / "hostile_out" / "index.json")
+    assert [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(".drc-tmp-") and n.endswith(".tar")] == []
