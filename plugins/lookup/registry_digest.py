@@ -50,6 +50,39 @@ options:
     description: How many terms to resolve at once.
     type: int
     default: 8
+  verify_keys:
+    description:
+      - Public keys (PEM text, or paths of PEM files on the controller); when given, every term
+        resolves only to a digest that one of them signed (cosign's key-based signatures, checked
+        as M(drc.registry.registry_signature_verify) checks them), else the lookup fails naming
+        the term and the reason. With O(output=pinned), this pins only what was signed.
+      - With O(platform), the index and the child must both be signed.
+      - Needs the Python library C(cryptography) on the controller.
+    type: list
+    elements: str
+    vars:
+      - name: drc_registry_verify_keys
+    version_added: 0.1.0
+  identity:
+    description:
+      - With O(verify_keys), how a signature's identity must relate to the term, as
+        O(drc.registry.registry_signature_verify#module:identity).
+    type: str
+    choices: [match_repo_digest_or_exact, match_exact, match_repository, any, signed_prefix]
+    default: match_repo_digest_or_exact
+    version_added: 0.1.0
+  signed_prefix:
+    description:
+      - With O(verify_keys), read terms under O(prefix) as if under this prefix (skopeo's
+        C(remapIdentity)), as O(drc.registry.registry_signature_verify#module:signed_prefix).
+    type: str
+    version_added: 0.1.0
+  prefix:
+    description:
+      - With O(signed_prefix), the part of each term to replace; defaults to the term's registry
+        followed by the path of O(signed_prefix).
+    type: str
+    version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.lookup
@@ -81,6 +114,12 @@ EXAMPLES = r"""
   vars:
     drc_registry_username: deploy
     drc_registry_password: "{{ vault_registry_password }}"
+
+- name: Pin only what the release key signed
+  ansible.builtin.set_fact:
+    pinned_images: "{{ query('drc.registry.registry_digest', 'registry.example.com/team/app:1.4', output='pinned', verify_keys=[release_key]) }}"
+  vars:
+    release_key: "{{ lookup('ansible.builtin.file', 'files/release.pub') }}"
 
 - name: Terms on several registries, each with its own credentials
   ansible.builtin.set_fact:
@@ -122,6 +161,25 @@ def term_with_digest(term: str, digest: str) -> str:
 
 class LookupModule(LookupBase):
 
+    def _verifier(self):
+        """A resolver that returns only digests signed by one of verify_keys."""
+        from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
+            identity_rule)
+        from ansible_collections.drc.registry.plugins.module_utils._registry.signing_keys import (
+            load_public_keys)
+        from ansible_collections.drc.registry.plugins.module_utils._registry.signature_verify import (
+            verified_digest)
+        try:
+            keys = load_public_keys(self.get_option("verify_keys"), "verify_keys")
+            rule = identity_rule(self.get_option("identity"), self.get_option("signed_prefix"),
+                                 self.get_option("prefix"))
+        except RegistryError as exc:
+            if getattr(exc, "library", None):  # signing_keys.MissingLibrary
+                raise AnsibleLookupError("verify_keys needs the Python library '%s' on the controller"
+                                         % exc.library)
+            raise AnsibleLookupError(str(exc))
+        return verified_digest(keys, rule)
+
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=templated_variables(self, variables), direct=kwargs)
         require_requests()
@@ -143,6 +201,7 @@ class LookupModule(LookupBase):
                 platform = parse_platform(self.get_option("platform"), self.get_option("os_version"))
         except RegistryError as exc:
             raise AnsibleLookupError(str(exc))
+        resolve = self._verifier() if self.get_option("verify_keys") else None
         options = connection_option_values(self)
         references = []
         for term in terms:
@@ -158,7 +217,8 @@ class LookupModule(LookupBase):
             raise lookup_error(exc)
         try:
             digests = resolve_digests(references, options_list, platform=platform,
-                                      concurrency=concurrency, log=log, warn=warn)
+                                      concurrency=concurrency, log=log, warn=warn,
+                                      resolve=resolve)
         except TermError as exc:
             raise lookup_error(exc, terms[exc.index])
         if self.get_option("output") == "pinned":

@@ -31,7 +31,11 @@ description:
     refused with a message naming them.
   - With O(format=oci), Docker-format images are converted to OCI media types, as
     C(skopeo copy --format oci) does, for tools that read only OCI types from a layout.
-  - The task reports no change, and sends nothing, when O(dest) already holds the manifest.
+  - Signatures, SBOMs and attestations travel with the image (O(referrers)), the referrers of
+    every manifest copied, found through the OCI referrers API, the OCI fallback tag
+    C(sha256-<hex>) and cosign's C(.sig), C(.att) and C(.sbom) tags, and theirs in turn.
+  - The task reports no change, and sends nothing, when O(dest) already holds the manifest and
+    every referrer.
 requirements:
   - requests
 options:
@@ -133,6 +137,9 @@ options:
         digest differs from the source index's.
       - For a single-platform image, its platform must be one of these; it is copied unchanged.
       - By default every platform of an index is copied and the index keeps its digest.
+      - A signature, SBOM or attestation (a manifest with an C(artifactType), a C(subject), a
+        config that is not an image config, or a config without os and architecture) is never
+        filtered by platform; it is copied as it is.
     type: list
     elements: str
   chunk_size:
@@ -147,6 +154,41 @@ options:
       - How many blobs are copied at once.
     type: int
     default: 4
+  sign_key:
+    description:
+      - Sign what was copied at O(dest), in the same run, with this private key (PEM text or a
+        file path), as M(drc.registry.registry_sign) does with its O(drc.registry.registry_sign#module:private_key),
+        for the name of O(dest); a signature by this key already there is left alone.
+      - Only with O(src) and O(dest), and a registry as O(dest).
+    type: str
+    version_added: 0.1.0
+  sign_key_passphrase:
+    description:
+      - The passphrase of an encrypted O(sign_key).
+    type: str
+    version_added: 0.1.0
+  referrers:
+    description:
+      - Copy the referrers of every manifest copied (the index and each child), signatures, SBOMs
+        and attestations, and their own referrers (a signature of an SBOM), at most 8 levels
+        deep, each with all its blobs.
+      - They are found, on a registry, through the OCI referrers API, then the OCI fallback tag
+        C(sha256-<hex>) (an index of referrers), then cosign's tags C(sha256-<hex>.sig),
+        C(.att) and C(.sbom) (one tag listing per repository shows which exist); in an OCI
+        layout, as C(index.json) entries with a C(subject) and tags of those names.
+      - They are written as the destination supports. Cosign's tags as tags of the same name; a
+        manifest with a C(subject) is pushed and, unless the registry answers with C(OCI-Subject)
+        (it has the referrers API), added to the subject's fallback index (read, merged with every
+        entry already there, written, read again; a concurrent writer that dropped ours is
+        reported as a warning); in an OCI layout, as an C(index.json) entry.
+      - A listed referrer whose C(subject) is another manifest is not copied (a warning says so).
+        Nothing is written before every referrer has been read from O(src).
+      - BuildKit attestation manifests are children of the image's index and are always copied
+        with it (with O(platforms), those of the kept children).
+      - With O(platforms) and an index, the copy is a new index; the referrers of the kept
+        children are copied, those of the source index are listed in RV(referrers_skipped).
+    type: bool
+    default: true
   format:
     description:
       - V(keep) copies the manifests byte for byte, every digest kept.
@@ -158,8 +200,9 @@ options:
         The config and layer blobs are unchanged; converted manifests have new digests,
         RV(digest) is the new one and RV(source_digest) the source's, and RV(converted) lists
         them all. Manifests already in OCI types are kept as they are.
-      - Signatures and other referrers of the source cannot describe the converted manifests:
-        they are not copied with them.
+      - Referrers of the source (signatures, SBOMs, attestations) name the source digests and
+        cannot describe converted manifests: those of converted manifests are not copied but
+        listed in RV(referrers_skipped) with the reason.
     type: str
     choices: [keep, oci]
     default: keep
@@ -191,6 +234,7 @@ notes:
   - Layers that registries do not distribute (foreign or non-distributable layers with C(urls))
     are referenced, not copied, as skopeo does by default.
 seealso:
+  - module: drc.registry.registry_referrers_info
   - module: drc.registry.registry_tag
   - module: drc.registry.registry_manifest_info
   - plugin: drc.registry.registry_digest
@@ -309,8 +353,9 @@ images:
   description:
     - With O(images), one result per entry, in order, each with the keys a single copy returns
       (C(src), C(dest), C(changed), C(digest), C(source_digest), C(media_type), C(platforms) for
-      an index, and the counts), C(copied) (this entry wrote) and C(failed); a failed entry has
-      C(index), C(src), C(dest), C(failed=true), C(copied=false) and C(msg) instead.
+      an index, the counts, C(referrers), C(referrers_copied) and C(referrers_skipped)), C(copied)
+      (this entry wrote) and C(failed); a failed entry has C(index), C(src), C(dest),
+      C(failed=true), C(copied=false) and C(msg) instead.
   returned: with O(images)
   type: list
   elements: dict
@@ -337,9 +382,39 @@ bytes_uploaded:
   returned: success
   type: int
 manifests_pushed:
-  description: Manifests and indexes written to O(dest).
+  description: Manifests and indexes of the image written to O(dest) (referrers not counted).
   returned: success
   type: int
+signatures:
+  description: With O(sign_key), the signature at O(dest), as RV(drc.registry.registry_sign#module:signatures).
+  returned: success, with O(sign_key)
+  type: list
+  elements: dict
+  version_added: 0.1.0
+referrers:
+  description:
+    - The digests of the referrers of the image (every level) that O(dest) now holds, copied or
+      already there. With O(images), in each entry of RV(images).
+  returned: success, without O(images)
+  type: list
+  elements: str
+  version_added: 0.1.0
+referrers_copied:
+  description: How many referrers were written to O(dest) (would be, in check mode); with
+    O(images), the total.
+  returned: success
+  type: int
+  version_added: 0.1.0
+referrers_skipped:
+  description:
+    - Referrers not copied, with the reason (C(digest), C(found_by), C(reason)): those of a
+      source index that O(platforms) replaced by a new index, those of manifests that
+      O(format=oci) converted, and every referrer when O(dest) is a Docker archive (it holds
+      images only). With O(images), in each entry of RV(images).
+  returned: success, without O(images)
+  type: list
+  elements: dict
+  version_added: 0.1.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -370,10 +445,13 @@ def main():
             platforms=dict(type="list", elements="str"),
             chunk_size=dict(type="int"),
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+            sign_key=dict(type="str", no_log=True),
+            sign_key_passphrase=dict(type="str", no_log=True),
+            referrers=dict(type="bool", default=True),
             format=dict(type="str", default="keep", choices=list(FORMATS)),
         ),
         supports_check_mode=True,
-        mutually_exclusive=[("images", "src"), ("images", "dest")],
+        mutually_exclusive=[("images", "src"), ("images", "dest"), ("images", "sign_key")],
         required_one_of=[("images", "src")],
         required_together=[("src", "dest")],
     )
@@ -392,9 +470,17 @@ def main():
             options = side_options(params, params[side])
             ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
         source, dest = ends
+        key = None
+        if params["sign_key"]:  # signing (and cryptography) loaded only when asked for
+            from ansible_collections.drc.registry.plugins.module_utils._registry import signing
+            key = signing.copy_signing_key(params["sign_key"], params["sign_key_passphrase"], dest)
         result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
                             concurrency=params["concurrency"], check_mode=module.check_mode,
+                            referrers=params["referrers"], warn=module.warn,
                             image_format=params["format"])
+        if key is not None:  # sign what was copied, at the destination
+            signed = signing.sign_copy(dest, key, result, module.check_mode)
+            result.update(signatures=signed["signatures"], changed=result["changed"] or signed["changed"])
     except (RegistryError, OSError) as exc:
         for end in ends:
             end.close()
@@ -428,6 +514,7 @@ def copy_list(module, registry) -> None:
                                         for side, location in zip(("src", "dest"), pair)])
         result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
                              concurrency=params["concurrency"], check_mode=module.check_mode,
+                             referrers=params["referrers"], warn=module.warn,
                              image_format=params["format"])
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):  # a layout's file system

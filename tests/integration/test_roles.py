@@ -43,7 +43,7 @@ def run_molecule(scenario: str, env: dict) -> str:
     return output
 
 
-@pytest.mark.parametrize("scenario", ["pin_images", "mirror_images"])
+@pytest.mark.parametrize("scenario", ["pin_images", "mirror_images", "prune_images"])
 def test_molecule_scenario(testbed, tmp_path, scenario):
     """converge, idempotence (a second converge changes nothing) and verify, on the real registries."""
     output = run_molecule(scenario, molecule_env(testbed, str(tmp_path)))
@@ -160,3 +160,23 @@ def test_mirror_images_bad_input_fails_before_any_registry_call(tmp_path, role_v
     assert message in run.output, run.output
     assert "Copy the images of each source registry" not in run.output  # failed before the copy task
     assert "user:password" not in run.output  # a credential option's value is never shown
+
+
+BAD_PRUNE_INPUT = [
+    ({"prune_images_repositories": []}, "prune_images_repositories must be a non-empty list"),
+    ({"prune_images_repositories": [5]}, "prune_images_repositories must be a non-empty list"),
+    ({"prune_images_repositories": [{"keep": {"latest": 1}}]}, "prune_images_repositories must be a non-empty list"),
+    ({"prune_images_repositories": [{"repository": "%s/app" % UNREACHABLE, "keep": "latest"}]},
+     "with a string repository and a dict keep"),
+    ({"prune_images_repositories": ["%s/app" % UNREACHABLE], "prune_images_keep": "latest"}, "prune_images_keep"),
+]
+
+
+@pytest.mark.parametrize("role_vars, message", BAD_PRUNE_INPUT)
+def test_prune_images_bad_input_fails_before_any_registry_call(tmp_path, role_vars, message):
+    task = {"name": "Prune", "ansible.builtin.include_role": {"name": "drc.registry.prune_images"},
+            "vars": role_vars}
+    run = run_playbook([task], str(tmp_path))
+    assert run.rc != 0
+    assert message in run.output, run.output
+    assert "Prune each repository" not in run.output  # failed before the prune task

@@ -169,3 +169,64 @@ def test_bearer_token_and_proxy_password_never_shown_at_vvvv(testbed, tmp_path):
         for secret in (token, token[-24:], proxy_password, proxy_basic):
             assert secret not in text, "secret %r leaked" % secret[:12]
         assert_no_secret(testbed, text)
+
+
+def test_signing_keys_and_passphrases_never_shown_at_vvvv(testbed, tmp_path):
+    """registry_sign with a private key as PEM text and as a file, its passphrase, on success and
+    failure: no line of the key and no passphrase in the output or the results, even at -vvvv."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.testbed.signed_fixtures import fixtures_dir
+
+    registry = testbed.registries["token"]
+    conn = connection(testbed, registry)
+    testbed.skopeo_copy(registry, "app/oci:1.0", "secrets/signed:1")
+    passphrase = "sign-pass-" + testbed.password[-8:]
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.BestAvailableEncryption(passphrase.encode())).decode()
+    with open(fixtures_dir() + "/keys/key-a.private") as handle:
+        cosign_pem = handle.read()
+    with open(fixtures_dir() + "/keys/key-a.passphrase") as handle:
+        cosign_passphrase = handle.read()
+    reference = ref(registry, "secrets/signed:1")
+    # every secret reaches the play as a variable: Ansible shows a failed task's source lines
+    secret_vars = {"pem": pem, "pp": passphrase, "cosign_pem": cosign_pem, "cosign_pp": cosign_passphrase,
+                   "pp_wrong": passphrase + "-wrong", "cosign_pp_wrong": cosign_passphrase + "-wrong",
+                   "u": testbed.username, "p": testbed.password}
+    conn = dict(conn, username="{{ u }}", password="{{ p }}")
+    tasks = [
+        {"drc.registry.registry_sign": dict(reference=reference, private_key="{{ pem }}",
+                                            private_key_passphrase="{{ pp }}", **conn),
+         "register": "pem_text", "diff": True},
+        {"drc.registry.registry_sign": dict(reference=reference, private_key="{{ cosign_pem }}",
+                                            private_key_passphrase="{{ cosign_pp }}", **conn),
+         "register": "cosign_text"},
+        {"drc.registry.registry_sign": dict(reference=reference, private_key="{{ pem }}",
+                                            private_key_passphrase="{{ pp_wrong }}", **conn),
+         "register": "wrong", "ignore_errors": True},
+        {"drc.registry.registry_sign": dict(reference=reference, private_key="{{ cosign_pem }}",
+                                            private_key_passphrase="{{ cosign_pp_wrong }}", **conn),
+         "register": "cosign_wrong", "ignore_errors": True},
+        {"drc.registry.registry_copy": dict(src=reference, dest=ref(registry, "secrets/copied:1"),
+                                            sign_key="{{ pem }}", sign_key_passphrase="{{ pp }}", **conn),
+         "register": "copy_signed"},
+        {"drc.registry.registry_copy": dict(src=reference, dest=ref(registry, "secrets/copied:1"),
+                                            sign_key="{{ cosign_pem }}",
+                                            sign_key_passphrase="{{ cosign_pp_wrong }}", **conn),
+         "register": "copy_wrong", "ignore_errors": True},
+    ]
+    run = run_playbook(tasks, str(tmp_path), play_vars=secret_vars, verbosity=4)
+    assert run.rc == 0, run.output
+    assert run.results["pem_text"]["changed"] is True and run.results["cosign_text"]["changed"] is True
+    assert run.results["wrong"]["failed"] is True and run.results["cosign_wrong"]["failed"] is True
+    assert run.results["copy_signed"]["signatures"][0]["changed"] is True
+    assert run.results["copy_wrong"]["failed"] is True
+    shown = run.output + json.dumps(run.results)
+    for secret in (passphrase, cosign_passphrase):
+        assert secret not in shown, "a passphrase leaked"
+    for body in (pem, cosign_pem):
+        for line in body.splitlines()[1:-1]:
+            assert line not in shown, "a line of a private key leaked"
+    assert_no_secret(testbed, shown)

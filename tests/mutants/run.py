@@ -95,6 +95,9 @@ def environment(scratch: str) -> dict:
         # no guard test fetches the 64 MiB app/big: seed a 4 MiB one, the test bed starts sooner
         "DRC_TESTBED_BIG_MIB": "4",
     })
+    # the scratch copy is not beside shared/: the signature fixtures are found from the real root
+    env.setdefault("DRC_SIGNATURE_FIXTURES",
+                   os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "signatures"))
     return env
 
 

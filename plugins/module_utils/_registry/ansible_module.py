@@ -35,6 +35,10 @@ class RegistryModule:
         for connection in self.connections:
             connection.close()
         result.update(exc.details)
+        library = getattr(exc, "library", None)  # signing_keys.MissingLibrary
+        if library:
+            self.module.fail_json(msg=missing_required_lib(library, reason=exc.reason),
+                                  exception=exc.import_error, **result)
         self.module.fail_json(msg=str(exc), **result)
 
     def exit(self, **result) -> None:

@@ -23,6 +23,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blobs impor
 from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.docker_archive import (
     TRANSPORT as DOCKER_ARCHIVE, DockerArchiveEnd, parse_docker_archive_location)
+from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -34,6 +35,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout 
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
+from ansible_collections.drc.registry.plugins.module_utils._registry import referrer_copy
+from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
+    LayoutReferrers, RegistryReferrers)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
     DEFAULT_CHUNK_SIZE, push_blob, push_scopes)
 
@@ -41,6 +45,10 @@ DEFAULT_CONCURRENCY = 4
 MAX_CONFIG_SIZE = 16 * 1024 * 1024
 # Layers that registries do not serve (Windows base layers and the like): referenced, not copied.
 NON_DISTRIBUTABLE = ("foreign", "nondistributable")
+# BuildKit's attestation manifests in an image's index (platform unknown/unknown).
+REFERENCE_TYPE = "vnd.docker.reference.type"
+REFERENCE_DIGEST = "vnd.docker.reference.digest"
+ATTESTATION = "attestation-manifest"
 
 
 SUPPORTED_TRANSPORTS = "docker://, oci:, oci-archive:, docker-archive:"
@@ -67,12 +75,29 @@ def parse_location(value: str):
 # -- the two kinds of ends ------------------------------------------------------------------------
 class RegistryEnd:
     kind = "registry"
+    holds_referrers = True
 
     def __init__(self, connection, reference) -> None:
         self.connection = connection
         self.reference = reference
         self.repository = reference.repository
         self.display = reference.string
+        self._referrers = None
+
+    # referrers, as a source and as a destination (the protocol is in referrers.py)
+    def referrer_store(self) -> RegistryReferrers:
+        if self._referrers is None:
+            self._referrers = RegistryReferrers(self.connection, self.repository)
+        return self._referrers
+
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list:
+        return self.referrer_store().referrers(digest, artifact_type)
+
+    def referrer_manifest(self, entry: dict) -> Manifest:
+        return self.referrer_store().referrer_manifest(entry)
+
+    def put_referrers(self, subject: str, items: list) -> int:
+        return self.referrer_store().put_referrers(subject, items)
 
     def same_registry(self, other) -> bool:
         return all((other.kind == "registry", other.reference.registry == self.reference.registry,
@@ -140,6 +165,7 @@ class RegistryEnd:
 
 class LayoutEnd:
     kind = "layout"
+    holds_referrers = True
 
     def __init__(self, transport: str, path: str, tag: str | None, writing: bool) -> None:
         self.transport = transport
@@ -165,6 +191,18 @@ class LayoutEnd:
             raise InputError("src %s: %s is not an OCI image layout (no index.json)"
                              % (self.display, path))
         self.layout = OciLayout(directory, self.display)
+        self._referrers = LayoutReferrers(self.layout)
+
+    # referrers, as a source and as a destination (the protocol is in referrers.py)
+    def referrers(self, digest: str, artifact_type: str | None = None) -> list:
+        return self._referrers.referrers(digest, artifact_type)
+
+    def referrer_manifest(self, entry: dict) -> Manifest:
+        return self._referrers.referrer_manifest(entry)
+
+    def put_referrers(self, subject: str, items: list) -> int:
+        self.layout.prepare()
+        return self._referrers.put_referrers(subject, items)
 
     # as a source
     def top(self) -> Manifest:
@@ -281,13 +319,31 @@ def filter_platforms(index: Manifest, wanted: list) -> Manifest:
             raise RegistryError("platform %s is not in the index %s; available: %s" % (
                 platform_string(platform), index.digest, ", ".join(available) or "none"))
         keep.extend(e for e in matched if e not in keep)
+    kept = set(e.get("digest") for e in keep)
+    keep.extend(e for e in entries if e not in keep and _attestation_of(e) in kept)
     body = dict(index.body)
     body["manifests"] = [e for e in entries if e in keep]  # the index's own order
     raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
     return Manifest(raw, index.media_type)
 
 
+def _attestation_of(entry: dict) -> str | None:
+    """The child a BuildKit attestation manifest describes (None for other entries)."""
+    annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
+    return annotations.get(REFERENCE_DIGEST) if annotations.get(REFERENCE_TYPE) == ATTESTATION else None
+
+
+def is_artifact(manifest: Manifest) -> bool:
+    """A signature, SBOM or attestation rather than a runnable image: an artifactType, a subject,
+    or a config that is not an image config. Never filtered by platform."""
+    config = manifest.config_descriptor() or {}
+    return bool(manifest.body.get("artifactType") or manifest.body.get("subject")
+                or config.get("mediaType") not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG))
+
+
 def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
+    if manifest.config_descriptor() is not None and is_artifact(manifest):
+        return
     config_descriptor = manifest.config_descriptor()
     if config_descriptor is None:
         raise RegistryError("%s is a single image without a config: its platform is unknown"
@@ -296,6 +352,10 @@ def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
         config = json.loads(source.small_blob(config_descriptor).decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise RegistryError("the config of %s is not JSON" % source.display)
+    if not isinstance(config, dict):
+        raise RegistryError("the config of %s is not a JSON object" % source.display)
+    if not config.get("os") and not config.get("architecture"):
+        return  # no platform at all (a cosign signature's config): nothing to filter by
     have = normalise_platform({"os": config.get("os"), "architecture": config.get("architecture"),
                                "variant": config.get("variant")})
     if not any(platform_is(p, have) for p in wanted):
@@ -305,16 +365,22 @@ def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
 
 def resolve_top(source, platforms: list | None = None) -> Manifest:
     """The manifest the destination will hold: the source's, or a new index of some platforms."""
-    top = source.top()
-    if top.is_schema1:
+    return resolve_tops(source, platforms)[1]
+
+
+def resolve_tops(source, platforms: list | None = None) -> tuple:
+    """(the source's manifest, the one the destination will hold: itself or a subset index)."""
+    original = source.top()
+    if original.is_schema1:
         raise RegistryError("%s is a Docker schema 1 manifest; registries no longer accept them, "
                             "so it is not copied" % source.display)
+    top = original
     if platforms:
         if top.is_index:
             top = filter_platforms(top, platforms)
         else:
             _check_single_platform(source, top, platforms)
-    return top
+    return original, top
 
 
 def plan_copy(source, top: Manifest) -> tuple:
@@ -347,21 +413,54 @@ def plan_copy(source, top: Manifest) -> tuple:
     return ordered, blobs
 
 
+def _subjects(original: Manifest, top: Manifest, ordered: list | None) -> list:
+    """The manifests whose referrers travel with the copy: every manifest the destination gets,
+    but not a subset index made here (nothing can refer to it yet)."""
+    digests = [m.digest for m in ordered] if ordered is not None else (
+        [e["digest"] for e in top.entries()] + [top.digest])
+    return [d for d in digests if d != top.digest or top.digest == original.digest]
+
+
+def _skipped(source, original: Manifest, top: Manifest) -> list:
+    if top.digest == original.digest:
+        return []
+    reason = ("describes the source index %s of every platform; the copy is the new index %s of "
+              "some of them, which it cannot describe" % (original.digest, top.digest))
+    return [{"digest": e["digest"], "found_by": e["found_by"], "reason": reason}
+            for e in source.referrers(original.digest)]
+
+
+def _skipped_converted(source, converted: dict, subset: Manifest, original: Manifest) -> list:
+    """The referrers of the source manifests that format oci converted: they name the source
+    digest, which the copy does not have."""
+    out = []
+    for old, new in converted.items():
+        if old == subset.digest and subset.digest != original.digest:
+            continue  # a subset index made by this copy: nothing refers to it
+        reason = ("describes %s, which the copy converted to OCI media types as %s; a referrer "
+                  "cannot follow a converted manifest" % (old, new))
+        out += [{"digest": e["digest"], "found_by": e["found_by"], "reason": reason}
+                for e in source.referrers(old)]
+    return out
+
+
 def copy_image(source, dest, platforms: list | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
                concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False,
-               image_format: str = "keep") -> dict:
-    """Copy what ``source`` names to ``dest``; returns the module result (without ``diff``).
-
-    ``image_format`` ``oci`` converts Docker media types to OCI ones (new manifests, new digests;
-    ``converted`` maps each source digest to its new one)."""
+               referrers: bool = True, warn=None, image_format: str = "keep") -> dict:
+    """Copy what ``source`` names to ``dest``, with its referrers; returns the module result
+    (without ``diff``). ``changed`` says whether anything (image or referrer) was, or would be,
+    written. ``image_format`` ``oci`` converts Docker media types to OCI ones (new manifests, new
+    digests; ``converted`` pairs each source digest with its new one)."""
+    warn = warn or (lambda msg: None)
     if source.kind == "registry":
         source.connection.hint_scopes([repository_scope(source.repository)])
     if dest.kind == "registry" and not check_mode:
         # Before the destination's first request, so that one token (pull,push) does it all.
         dest.announce(source)
-    top = source_top = resolve_top(source, platforms)
+    original, top = resolve_tops(source, platforms)
     ordered = blobs = None
     converted: dict = {}
+    subset = top  # the index of some platforms (or the source's own manifest), before conversion
     if image_format == "oci":
         ordered, blobs = plan_copy(source, top)
         ordered, converted = to_oci(ordered)
@@ -369,18 +468,47 @@ def copy_image(source, dest, platforms: list | None = None, chunk_size: int | No
     dest.check_target(top.digest)
     dest.accept(source, top, ordered)
     before = dest.current_digest()
-    result = {"changed": before != top.digest, "digest": top.digest, "media_type": top.media_type,
-              "source_digest": source_top.digest, "before_digest": before, "blobs_uploaded": 0,
-              "blobs_mounted": 0, "blobs_skipped": 0, "bytes_uploaded": 0, "manifests_pushed": 0}
+    image_changed = before != top.digest
+    result = {"changed": image_changed, "digest": top.digest, "media_type": top.media_type,
+              "source_digest": original.digest, "before_digest": before, "blobs_uploaded": 0,
+              "blobs_mounted": 0, "blobs_skipped": 0, "bytes_uploaded": 0, "manifests_pushed": 0,
+              "referrers": [], "referrers_copied": 0, "referrers_skipped": []}
     if image_format == "oci":
         result["converted"] = [{"source_digest": old, "digest": new} for old, new in converted.items()]
     if top.is_index:
         result["platforms"] = [platform_string(c["platform"]) for c in top.children()]
+    if ordered is None and image_changed and not check_mode:
+        ordered, blobs = plan_copy(source, top)
+    pending: list = []
+    if referrers:
+        # Read the whole plan before the first write: a hostile listing leaves the destination as it was.
+        new_digests = set(converted.values())
+        subjects = [d for d in _subjects(original, subset, ordered) if d not in new_digests]
+        items = referrer_copy.plan_referrers(source, subjects, plan_copy, warn)
+        result["referrers_skipped"] = _skipped(source, original, subset) + _skipped_converted(
+            source, converted, subset, original)
+        if not dest.holds_referrers:
+            reason = "%s holds no referrers" % dest.display
+            result["referrers_skipped"] += [{"digest": i["entry"]["digest"], "found_by": i["entry"]["found_by"],
+                                             "reason": reason} for i in items]
+            items = []
+        result["referrers"] = referrer_copy.referrer_digests(items)
+        pending = referrer_copy.missing_at(dest, items) if items else []
+        result["referrers_copied"] = len(pending)
+    result["changed"] = image_changed or bool(pending)
     if not result["changed"] or check_mode:
         return result
-    if ordered is None:
-        ordered, blobs = plan_copy(source, top)
     dest.announce(source)
+    if image_changed:
+        _write_image(source, dest, ordered, blobs, chunk_size, concurrency, result)
+    if pending:
+        referrer_copy.write_referrers(source, dest, pending, chunk_size, concurrency)
+    dest.finish(changed=True)
+    return result
+
+
+def _write_image(source, dest, ordered: list, blobs: dict, chunk_size, concurrency: int,
+                 result: dict) -> None:
     counts = {"uploaded": 0, "mounted": 0, "skipped": 0}
 
     def move(descriptor: dict) -> dict:
@@ -396,7 +524,5 @@ def copy_image(source, dest, platforms: list | None = None, chunk_size: int | No
     for manifest in ordered:
         dest.put_manifest(manifest, top=manifest is ordered[-1])
         result["manifests_pushed"] += 1
-    dest.finish(changed=True)
     result.update(blobs_uploaded=counts["uploaded"], blobs_mounted=counts["mounted"],
                   blobs_skipped=counts["skipped"])
-    return result

@@ -14,7 +14,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import push_scopes
 
-COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed")
+COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed",
+          "referrers_copied")
 
 
 class SharedConnections:
@@ -79,7 +80,7 @@ def _announce(pairs: list, connections: SharedConnections) -> None:
 
 def copy_images(images: list, connections: SharedConnections, platforms: list | None = None,
                 chunk_size: int | None = None, concurrency: int = 4, check_mode: bool = False,
-                image_format: str = "keep") -> dict:
+                referrers: bool = True, warn=None, image_format: str = "keep") -> dict:
     """Copy every ``{src, dest}`` of ``images``; returns the module result.
 
     Every entry is tried: one that fails does not stop the others. ``images`` has one result per
@@ -96,7 +97,7 @@ def copy_images(images: list, connections: SharedConnections, platforms: list | 
     any_layout = any(location[0] != "registry" for pair in pairs for location in pair)
     workers = 1 if any_layout else max(1, min(concurrency, len(pairs)))
     options = {"concurrency": max(1, concurrency // workers), "check_mode": check_mode,
-               "image_format": image_format}
+               "referrers": referrers, "warn": warn, "image_format": image_format}
     if chunk_size is not None:
         options["chunk_size"] = chunk_size
 

@@ -55,3 +55,29 @@ def delete_blob(connection, repository: str, digest: str) -> bool:
     validate_digest(digest)
     return _delete(connection, blob_path(repository, digest), repository,
                    "blob %s in %s" % (digest, repository))
+
+
+# What a registry answers when it cannot remove a tag alone: Distribution 2.8 reads the tag as a
+# digest (400 DIGEST_INVALID); others say 405 or UNSUPPORTED.
+TAG_DELETE_REFUSED_CODES = frozenset(("DIGEST_INVALID", "UNSUPPORTED"))
+
+
+def delete_tag(connection, repository: str, tag: str) -> str | None:
+    """DELETE /v2/<name>/manifests/<tag>: OCI 1.1's removal of the tag alone, its manifest kept.
+
+    Returns None when the registry accepted it (or the tag was already gone), else the registry's
+    reason for refusing. The caller checks afterwards that the manifest is still there: a registry
+    that read the request as "delete the manifest" would have removed every tag on it.
+    """
+    try:
+        response = connection.request("DELETE", manifest_path(repository, tag),
+                                      [repository_scope(repository, "delete")], ok=(200, 202, 204),
+                                      what="tag %s:%s" % (repository, tag))
+    except RegistryError as exc:
+        if is_not_found(exc):
+            return None
+        if exc.status in (400, 405) or TAG_DELETE_REFUSED_CODES & set(exc.codes):
+            return str(exc)
+        raise
+    release(response)
+    return None

@@ -30,11 +30,12 @@ def _key(options) -> tuple:
 
 
 def resolve_digests(references: list, options_list: list, platform: dict | None = None,
-                    concurrency: int = 8, log=None, warn=None) -> list:
+                    concurrency: int = 8, log=None, warn=None, resolve=None) -> list:
     """The digest to pin for each ImageReference, in order.
 
     ``options_list`` holds each reference's ConnectionOptions (with the credentials bound to its
-    registry). Raises TermError naming the first failing reference.
+    registry). ``resolve`` replaces ``digest_to_pin`` (the lookup's ``verify_keys`` passes one
+    that returns only verified digests). Raises TermError naming the first failing reference.
     """
     connections: dict = {}
     per_reference: list = []
@@ -49,7 +50,7 @@ def resolve_digests(references: list, options_list: list, platform: dict | None 
 
         def one(index: int) -> str:
             try:
-                return digest_to_pin(per_reference[index], references[index], platform)
+                return (resolve or digest_to_pin)(per_reference[index], references[index], platform)
             except RegistryError as exc:
                 raise TermError(index, exc)
 

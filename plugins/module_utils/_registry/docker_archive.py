@@ -294,6 +294,7 @@ class DockerArchiveEnd:
     """A docker-archive as a copy's source or destination."""
 
     kind = "docker-archive"
+    holds_referrers = False  # an archive keeps images only: referrers are reported skipped
 
     def __init__(self, path: str, name: str | None, writing: bool) -> None:
         self.archive = path

@@ -105,6 +105,13 @@ def put_manifest(connection, repository: str, reference: str, raw: bytes, media_
     ``reference`` is a tag or the manifest's digest. Children of an index go first (the caller's
     order). Returns the digest.
     """
+    return put_manifest_answer(connection, repository, reference, raw, media_type)[0]
+
+
+def put_manifest_answer(connection, repository: str, reference: str, raw: bytes,
+                        media_type: str) -> tuple:
+    """put_manifest, returning (digest, the answer's headers): a registry with the referrers API
+    answers the PUT of a manifest with a ``subject`` with an ``OCI-Subject`` header."""
     algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
     digest = digest_of(raw, algorithm if algorithm in DIGEST_HEX_LENGTHS else "sha256")
     if ":" in reference and reference != digest:
@@ -119,4 +126,4 @@ def put_manifest(connection, repository: str, reference: str, raw: bytes, media_
     if answered and answered != digest:
         raise DigestMismatch("the registry stored the manifest for %s:%s as %s, not %s"
                              % (repository, reference, answered, digest))
-    return digest
+    return digest, response.headers

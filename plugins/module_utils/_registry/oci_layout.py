@@ -242,9 +242,23 @@ class OciLayout:
             if tag is None and name is None and existing.get("digest") == descriptor["digest"]:
                 continue
             manifests.append(existing)
+        if descriptor.get("artifactType"):
+            entry["artifactType"] = descriptor["artifactType"]
         if tag is not None:
             entry["annotations"] = {REF_NAME: tag}
         manifests.append(entry)
+        self._write_index(index, manifests)
+
+    def add_entry(self, descriptor: dict) -> bool:
+        """List an untagged manifest in index.json (a referrer, found by its ``subject``), kept
+        with its artifactType and annotations; False when it is listed already."""
+        index = self.read_index()
+        if any(isinstance(e, dict) and e.get("digest") == descriptor["digest"] for e in index["manifests"]):
+            return False
+        self._write_index(index, list(index["manifests"]) + [dict(descriptor)])
+        return True
+
+    def _write_index(self, index: dict, manifests: list) -> None:
         index["manifests"] = manifests
         index.setdefault("schemaVersion", 2)
         _write_atomically(os.path.join(self.path, "index.json"),

@@ -47,3 +47,16 @@ def test_the_lookup_without_a_platform_loads_no_platform_or_blob_code():
     loaded = loaded_after_import(PREFIX + "lookup.registry_digest", UTILS + "digest_batch")
     assert {"digest_batch", "images", "manifests", "connection"} <= loaded
     assert not loaded & ({"manifest", "platforms", "blobs"} | set(HEAVY)), loaded
+
+
+SIGNATURE_CODE = {"signatures", "signing_keys", "signature_verify", "signing"}
+
+
+def test_signature_code_is_loaded_only_by_what_uses_it():
+    """The lookup without verify_keys and registry_copy without sign_key load no signature code
+    (nor cryptography); the verify module loads no write code."""
+    assert not loaded_after_import(PREFIX + "lookup.registry_digest", UTILS + "digest_batch") & SIGNATURE_CODE
+    assert not loaded_after_import(PREFIX + "modules.registry_copy") & SIGNATURE_CODE
+    verify = loaded_after_import(PREFIX + "modules.registry_signature_verify")
+    assert {"signatures", "signing_keys", "signature_verify"} <= verify
+    assert not verify & (set(HEAVY) | {"signing"}), verify
