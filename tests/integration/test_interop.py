@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.conftest import ref
+from tests.testbed.artifacts import push_sbom_and_signature
 
 MODULE = "drc.registry.registry_copy"
 DOCKER_TYPES = ("application/vnd.docker.distribution.manifest.v2+json",
@@ -106,6 +107,13 @@ def bed(testbed, tmp_path_factory):
                   "docker-archive:%s:drc/skopeo:1" % paths["from_skopeo.tar"])
     assert made.returncode == 0, made.stderr
     src = {name: ref(registry, name) for name in ("app/docker:1.0", "app/multi:docker", "app/oci:1.0")}
+    # a Docker-format image with an SBOM (and a signature of the SBOM) referring to it
+    made = skopeo("copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+                  "docker://" + src["app/docker:1.0"], "docker://" + ref(registry, "interop/signed:1"))
+    assert made.returncode == 0, made.stderr
+    raw = testbed.skopeo_raw_manifest(registry, "interop/signed:1")
+    signed = push_sbom_and_signature(testbed, registry, "interop/signed", {
+        "mediaType": json.loads(raw)["mediaType"], "digest": sha256(raw), "size": len(raw)})
     cases = {
         # format: oci, to a layout directory and an archive, single image and index
         "oci_single": dict(src=src["app/docker:1.0"], dest="oci:%s:docker" % paths["layout"], format="oci"),
@@ -132,6 +140,12 @@ def bed(testbed, tmp_path_factory):
                           dest=ref(registry, "interop/from-ours:1")),
         "archive_no_such_name": dict(src="docker-archive:%s:nope:1" % paths["images.tar"],
                                      dest="oci:%s:x" % paths["back"]),
+        # referrers cannot follow a converted image, nor go into a docker-archive
+        "referrers_converted": dict(src=ref(registry, "interop/signed:1"), dest="oci:%s:signed" % paths["back"],
+                                    format="oci"),
+        "referrers_kept": dict(src=ref(registry, "interop/signed:1"), dest="oci:%s:signed-kept" % paths["back"]),
+        "referrers_darchive": dict(src=ref(registry, "interop/signed:1"),
+                                   dest="docker-archive:%s:signed:1" % paths["images.tar"]),
         # transports
         "dir_transport": dict(src="dir:/tmp/x", dest="oci:%s:x" % paths["back"]),
         "daemon_transport": dict(src=src["app/oci:1.0"], dest="docker-daemon:app:1"),
@@ -149,7 +163,7 @@ def bed(testbed, tmp_path_factory):
     run = run_playbook(tasks, paths["play"], env={"HOME": testbed.workdir})
     assert set(run.results) == set(cases), run.output
     assert "Traceback" not in run.output, run.output
-    return {"results": run.results, "paths": paths, "registry": registry, "testbed": testbed, "work": work}
+    return {"signed": signed, "results": run.results, "paths": paths, "registry": registry, "testbed": testbed, "work": work}
 
 
 def ok(bed, name: str) -> dict:
@@ -322,3 +336,17 @@ def test_hostile_docker_archives_are_refused(bed, name, message):
     assert result["failed"] is True and message in result["msg"], result["msg"]
     assert not os.path.exists(bed["work"] / "hostile_out" / "index.json")
     assert [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(".drc-tmp-") and n.endswith(".tar")] == []
+
+
+def test_referrers_of_a_converted_image_are_reported_skipped(bed):
+    sbom, signature = bed["signed"]["sbom"]["digest"], bed["signed"]["signature"]["digest"]
+    kept = ok(bed, "referrers_kept")  # the same copy without format: the SBOM travels
+    assert sbom in kept["referrers"] and kept["referrers_skipped"] == []
+    converted = ok(bed, "referrers_converted")
+    assert converted["digest"] != converted["source_digest"]
+    assert converted["referrers"] == [] and converted["referrers_copied"] == 0
+    skipped = {entry["digest"]: entry["reason"] for entry in converted["referrers_skipped"]}
+    assert sbom in skipped and "converted to OCI" in skipped[sbom], converted["referrers_skipped"]
+    darchive = ok(bed, "referrers_darchive")
+    skipped = {entry["digest"]: entry["reason"] for entry in darchive["referrers_skipped"]}
+    assert {sbom, signature} <= set(skipped) and "holds no referrers" in skipped[sbom], skipped
