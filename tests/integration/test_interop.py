@@ -160,8 +160,14 @@ def bed(testbed, tmp_path_factory):
     for name, path in hostile_archives(str(work / "hostile")).items():
         cases["hostile_" + name] = dict(src="docker-archive:%s" % path, dest="oci:%s:h" % (work / "hostile_out"))
     tasks = [{"name": name, MODULE: args, "register": name, "ignore_errors": True} for name, args in cases.items()]
+    # the mirror_images role passes mirror_images_format on
+    tasks += [{"name": "mirror with format oci", "ansible.builtin.include_role": {"name": "drc.registry.mirror_images"},
+               "vars": {"mirror_images_images": ["http://" + src["app/docker:1.0"]],
+                        "mirror_images_dest": "http://%s/interop/mirror" % registry.host,
+                        "mirror_images_format": "oci"}},
+              {"ansible.builtin.debug": {"var": "mirror_images_result"}, "register": "role_format"}]
     run = run_playbook(tasks, paths["play"], env={"HOME": testbed.workdir})
-    assert set(run.results) == set(cases), run.output
+    assert set(run.results) == set(cases) | {"role_format"}, run.output
     assert "Traceback" not in run.output, run.output
     return {"signed": signed, "results": run.results, "paths": paths, "registry": registry, "testbed": testbed, "work": work}
 
@@ -350,3 +356,12 @@ def test_referrers_of_a_converted_image_are_reported_skipped(bed):
     darchive = ok(bed, "referrers_darchive")
     skipped = {entry["digest"]: entry["reason"] for entry in darchive["referrers_skipped"]}
     assert {sbom, signature} <= set(skipped) and "holds no referrers" in skipped[sbom], skipped
+
+
+def test_mirror_images_role_passes_format_on(bed):
+    image = bed["results"]["role_format"]["mirror_images_result"]["images"][0]
+    source = bed["testbed"].skopeo_raw_manifest(bed["registry"], "app/docker:1.0")
+    assert image["source_digest"] == sha256(source) != image["digest"]
+    mirrored = bed["testbed"].skopeo_raw_manifest(bed["registry"], "interop/mirror/app/docker:1.0")
+    assert sha256(mirrored) == image["digest"]
+    assert json.loads(mirrored)["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
