@@ -57,7 +57,7 @@ options:
       - A layout directory is created if needed, with any missing parent directories (an
         archive's directory must exist); in an existing layout or archive, other tags are kept
         and O(dest)'s tag is replaced.
-      - A Docker archive gets the image under C(NAME:TAG) (no name: untagged), beside the other
+      - A Docker archive gets the image under C(NAME:TAG) (untagged without a name), beside the other
         images it holds (one that had this name loses it). An index must be narrowed to one
         platform with O(platforms). The archive is written whole to a temporary file beside it
         and renamed into place.
@@ -192,7 +192,7 @@ options:
   format:
     description:
       - V(keep) copies the manifests byte for byte, every digest kept.
-      - V(oci) converts Docker media types to OCI ones, as C(skopeo copy --format oci) does: a
+      - V(oci) converts Docker media types to OCI ones, as C(skopeo copy --format oci) does; a
         Docker manifest list becomes an OCI index, a Docker image manifest an OCI image manifest,
         the config and layer descriptors get the OCI types (a gzip layer
         C(application/vnd.oci.image.layer.v1.tar+gzip), an uncompressed one
@@ -201,7 +201,7 @@ options:
         RV(digest) is the new one and RV(source_digest) the source's, and RV(converted) lists
         them all. Manifests already in OCI types are kept as they are.
       - Referrers of the source (signatures, SBOMs, attestations) name the source digests and
-        cannot describe converted manifests: those of converted manifests are not copied but
+        cannot describe converted manifests; those of converted manifests are not copied but
         listed in RV(referrers_skipped) with the reason.
     type: str
     choices: [keep, oci]
@@ -227,8 +227,8 @@ notes:
   - Two tasks writing the same OCI layout at the same time are not supported.
   - Docker-format images (Docker manifest lists and schema 2 manifests) are written to an OCI
     layout as they are, digest kept, unless O(format=oci). C(skopeo) 1.9, C(podman) 4.3 and
-    C(umoci) 0.4.7 find only OCI-format images by tag in a layout: use O(format=oci) for them.
-  - A Docker archive is read under the same rules as an OCI archive: at most 100000 members, no
+    C(umoci) 0.4.7 find only OCI-format images by tag in a layout; use O(format=oci) for them.
+  - A Docker archive is read under the same rules as an OCI archive; at most 100000 members, no
     sparse member, every name inside the archive, the members it uses regular files (links are
     never followed), a compressed archive decompressed to at most 32 times its size.
   - Layers that registries do not distribute (foreign or non-distributable layers with C(urls))
@@ -407,7 +407,7 @@ referrers_copied:
   version_added: 0.1.0
 referrers_skipped:
   description:
-    - Referrers not copied, with the reason (C(digest), C(found_by), C(reason)): those of a
+    - Referrers not copied, with the reason (C(digest), C(found_by), C(reason)), those of a
       source index that O(platforms) replaced by a new index, those of manifests that
       O(format=oci) converted, and every referrer when O(dest) is a Docker archive (it holds
       images only). With O(images), in each entry of RV(images).

@@ -111,8 +111,8 @@ def copy_images(images: list, connections: SharedConnections, platforms: list | 
         except (RegistryError, OSError) as exc:
             failure = {"index": index, "src": images[index]["src"], "dest": images[index]["dest"],
                        "failed": True, "copied": False, "changed": False,
-                       "msg": "images[%d] (%s -> %s): %s" % (index, images[index]["src"],
-                                                              images[index]["dest"], exc)}
+                       "msg": "images[%d] (%s -> %s): %s" % (
+                           index, images[index]["src"], images[index]["dest"], exc)}
             if isinstance(exc, RegistryError):
                 failure.update(exc.details)
             return failure

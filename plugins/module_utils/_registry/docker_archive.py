@@ -403,7 +403,7 @@ class DockerArchiveEnd:
     def _wanted(self) -> tuple:
         manifest = self._images[-1]
         config = manifest.config_descriptor()
-        layers = [layer for layer in manifest.body.get("layers") or []]
+        layers = list(manifest.body.get("layers") or [])
         return config, layers
 
     def current_digest(self) -> str | None:
@@ -527,4 +527,3 @@ def _add_bytes(tar, name: str, data: bytes) -> None:
     info.size = len(data)
     info.mode = 0o644
     tar.addfile(info, io.BytesIO(data))
-
