@@ -156,6 +156,10 @@ def bed(testbed, tmp_path_factory):
             {"src": src["app/docker:1.0"], "dest": "docker-archive:%s/p.tar:p:1" % paths["partial"]}]),
     }
     os.mkdir(paths["partial"])
+    # what a killed copy into a docker-archive leaves beside it: a staging directory, a temp tar
+    os.makedirs(os.path.join(str(work), ".drc-tmp-killed", "blobs", "sha256"))
+    with open(os.path.join(str(work), ".drc-tmp-killed.tar"), "wb") as handle:
+        handle.write(b"half an archive")
     os.mkdir(work / "hostile")
     for name, path in hostile_archives(str(work / "hostile")).items():
         cases["hostile_" + name] = dict(src="docker-archive:%s" % path, dest="oci:%s:h" % (work / "hostile_out"))
@@ -201,6 +205,8 @@ def test_format_oci_single_read_by_skopeo_and_umoci(bed):
     assert (bundle / "rootfs" / "hello.txt").read_bytes() == b"hello from drc\n"
     copied = skopeo("copy", "--all", "--quiet", "oci:%s:docker" % layout, "oci:%s:copy" % bed["paths"]["skopeo_copy"])
     assert copied.returncode == 0, copied.stderr
+    described = skopeo("inspect", "oci:%s:docker" % layout)
+    assert described.returncode == 0 and json.loads(described.stdout)["Digest"] == result["digest"], described
 
 
 def test_format_oci_second_run_unchanged(bed):
@@ -229,6 +235,11 @@ def test_format_oci_archive_read_by_skopeo_and_umoci(bed):
     inspected = skopeo("inspect", "--raw", "oci-archive:%s:docker" % archive)
     assert inspected.returncode == 0, inspected.stderr
     assert sha256(inspected.stdout.encode()) == result["digest"]
+    described = skopeo("inspect", "oci-archive:%s:docker" % archive)
+    assert described.returncode == 0 and json.loads(described.stdout)["Digest"] == result["digest"], described
+    copied = skopeo("copy", "--all", "--quiet", "oci-archive:%s:docker" % archive,
+                    "oci:%s:from-archive" % bed["paths"]["skopeo_copy"])
+    assert copied.returncode == 0, copied.stderr
     unpacked_layout = bed["work"] / "archive_layout"
     with tarfile.open(archive) as tar:
         tar.extractall(unpacked_layout, filter="data")
@@ -264,6 +275,7 @@ def test_docker_archive_read_by_skopeo_and_podman_load(bed):
         shutil.rmtree(root, ignore_errors=True)
     assert loaded.returncode == 0, loaded.stderr
     assert images.returncode == 0, images.stderr
+    # the next copy beside it removed what a killed run had left there
     names = set(images.stdout.split())
     assert {"localhost/app/docker:1.0", "localhost/app/oci:1.0", "localhost/app/multi:arm64"} <= names, names
     assert leftovers(os.path.dirname(archive)) == []
