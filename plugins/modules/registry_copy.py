@@ -73,7 +73,7 @@ options:
       - Two entries may not name the same O(images[].dest).
       - The result then has RV(images) and the totals of the counts, not RV(digest).
       - Every entry is tried, whatever happened to the others. When any fails, the task fails,
-        with RV(images) for every entry (what was written stays written, and RV(changed) says so)
+        with RV(images) for every entry (what was written stays written, and C(changed) says so)
         and RV(failed_images).
     type: list
     elements: dict
