@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from bench import chart
+from bench import extract as extract_bench
 from bench.bed import MIB, USERNAME, BenchBed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -467,6 +468,7 @@ def markdown(report: dict) -> str:
                      start["import_client_seconds"])]
     if "copy" in report:
         lines += copy_markdown(report["copy"])
+    lines += extract_bench.markdown(report.get("extract"))
     return "\n".join(lines) + "\n"
 
 
@@ -515,7 +517,7 @@ def publish(out: str, name: str, date: str) -> list:
     return written
 
 
-SCENARIOS = ("resolve", "fetch", "startup", "copy")
+SCENARIOS = ("resolve", "fetch", "startup", "copy", "extract")
 
 
 def main(argv=None) -> int:
@@ -552,6 +554,9 @@ def main(argv=None) -> int:
                             if "fetch" in only else {}),
             "startup": startup_scenario(bed, max(reps, 3) if not args.quick else 1) if "startup" in only else None,
         }
+        if "extract" in only:
+            report["extract"] = extract_bench.scenario(bed, 8 * MIB if args.quick else 1024 * MIB, reps,
+                                                       workdir, run, median)
         if "copy" in only:
             report["copy"] = copy_scenario(bed, ["multi"] + list(sizes), reps, workdir)
             copy_summary(report["copy"], report["startup"]["median_seconds"]["ansible.builtin.ping"])

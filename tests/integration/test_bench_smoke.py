@@ -51,6 +51,11 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
         assert row["digest"].startswith("sha256:") and row["bytes"] > 0
         assert not math.isnan(row["ratio_module_less_startup_to_skopeo"])
     assert "| registry to registry | multi |" in (tmp_path / "quick.md").read_text()
+    extract = report["extract"]
+    assert set(extract["peak_rss_mib"]) == {"our module (ansible)", "module start-up (tiny file)",
+                                            "skopeo copy to oci:", "umoci unpack (from the layout)"}
+    assert all(v > 0 for v in extract["median_seconds"].values()) and extract["layer_bytes"] > 8 * 1024 * 1024
+    assert "## Extract: one file out of a 8 MiB layer" in (tmp_path / "quick.md").read_text()
     # the chart: an SVG with a bar for each scenario of the report, each copy row twice
     svg = ElementTree.parse(str(tmp_path / "quick.svg")).getroot()
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"

@@ -206,3 +206,137 @@ def _fetch(connection, repository: str, digest: str, out, expected_size: int | N
         raise DigestMismatch("blob %s in %s hashes to %s: refusing content that does not match "
                              "its digest" % (digest, repository, actual))
     return written
+
+
+class BlobReader:
+    """A blob read in order as a binary file object, for a consumer that cannot seek (a
+    decompressor, a tar reader): hashed as it is read, never read past its declared ``size``, and
+    checked at its end: the read that reaches the end raises DigestMismatch, instead of returning
+    ``b""``, when the size or the digest is wrong. A body cut short is continued with ``Range``.
+
+    What the consumer got before the end is not verified yet: it must keep it private until the
+    end is reached (``drain()`` reads the rest and checks it). ``close()`` on every path.
+    """
+
+    def __init__(self, connection, repository: str, digest: str, size: int) -> None:
+        self.connection = connection
+        self.repository = repository
+        self.digest = validate_digest(digest)
+        self.size = size
+        self.position = 0
+        self.verified = False
+        self._path = blob_path(repository, digest)
+        self._response = None
+        self._interruptions = 0
+        self._buffer = b""  # one network read, handed out in the consumer's (often small) reads
+        self._offset = 0
+        self._hasher = ThreadedHasher.for_digest(digest, depth=HASH_QUEUE)
+
+    def _open(self) -> None:
+        headers = {"Range": "bytes=%d-" % self.position} if self.position else {}
+        response = self.connection.request(
+            "GET", self._path, [repository_scope(self.repository)], headers=headers,
+            ok=(206,) if self.position else (200,),
+            what="blob %s in %s" % (self.digest, self.repository))
+        if self.position and not _resumes_at(response, self.position):
+            release(response)
+            raise RegistryError("the registry answered a Range request for blob %s with another "
+                                "range" % self.digest)
+        self._response = response
+
+    def _interrupted(self, exc) -> None:
+        self._drop_response()
+        self._interruptions += 1
+        if self._interruptions > max(self.connection.retries, 1):
+            url = self.connection.url(self._path)
+            raise RegistryError("GET %s failed: the download was interrupted %d times, last after %d "
+                                "bytes (%s)" % (redact_url(url), self._interruptions, self.position,
+                                                type(exc).__name__ if exc else "body cut short"),
+                                method="GET", url=url)
+        self.connection.log("blob %s interrupted after %d bytes; continuing with Range"
+                            % (self.digest, self.position))
+
+    def _check_end(self) -> None:
+        self._drop_response()
+        if self.position != self.size:
+            raise DigestMismatch("blob %s in %s ended after %d bytes, before its declared %d bytes"
+                                 % (self.digest, self.repository, self.position, self.size))
+        actual = self._hasher.digest()
+        if actual != self.digest:
+            raise DigestMismatch("blob %s in %s hashes to %s: refusing content that does not match "
+                                 "its digest" % (self.digest, self.repository, actual))
+        self.verified = True
+
+    def read(self, count: int = -1) -> bytes:
+        """At most ``count`` bytes (one buffer of at most BLOB_CHUNK when ``count`` is negative)."""
+        if count == 0:
+            return b""
+        if self._offset >= len(self._buffer):
+            self._buffer, self._offset = self._next_chunk(), 0
+        if count is None or count < 0:
+            count = len(self._buffer)
+        piece = self._buffer[self._offset:self._offset + count]
+        self._offset += len(piece)
+        return piece
+
+    def _next_chunk(self) -> bytes:
+        """The next read from the network, of up to BLOB_CHUNK bytes; b"" at the verified end."""
+        if self.verified:
+            return b""
+        want = BLOB_CHUNK
+        while True:
+            if self._response is None:
+                if self.position >= self.size:
+                    self._check_end()
+                    return b""
+                self._open()
+            try:
+                # one byte past the declared size at most: a longer body is refused right there
+                chunk = self._response.raw.read(max(1, min(want, self.size - self.position + 1)),
+                                                decode_content=False)
+            except READ_ERRORS as exc:
+                self._interrupted(exc)
+                continue
+            if not chunk:
+                if self.position < self.size:
+                    self._interrupted(None)
+                    continue
+                self._check_end()
+                return b""
+            if self.position + len(chunk) > self.size:
+                self._drop_response()
+                raise DigestMismatch("blob %s in %s is larger than its declared %d bytes" % (
+                    self.digest, self.repository, self.size))
+            self.position += len(chunk)
+            self._hasher.update(chunk)
+            return chunk
+
+    def drain(self) -> None:
+        """Read what the consumer left (a tar's padding), reaching the end and its checks."""
+        while self.read(BLOB_CHUNK):
+            pass
+
+    def _drop_response(self) -> None:
+        if self._response is not None:
+            if self.position >= self.size:
+                release(self._response)
+            else:
+                self._response.close()
+            self._response = None
+
+    def close(self) -> None:
+        self._drop_response()
+        self._hasher.close()
+
+    def __enter__(self) -> "BlobReader":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_blob(connection, repository: str, digest: str, size: int) -> BlobReader:
+    """A blob of a known (descriptor) size as a verified, streaming, read-once file object."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RegistryError("blob %s in %s has no usable size in its descriptor" % (digest, repository))
+    return BlobReader(connection, repository, digest, size)
