@@ -199,6 +199,7 @@ oldest-ansible: deps $(OLDEST_VENV)/.installed
 bench: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run
 	cd $(CURDIR) && $(BIN)/python -m bench.mirror_roles
+	cd $(CURDIR) && $(BIN)/python -m bench.sync --publish
 	cd $(CURDIR) && $(BIN)/python -m bench.referrers
 
 bench-quick: deps

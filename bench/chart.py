@@ -67,6 +67,16 @@ def bars(report: dict) -> list:
                         value=row["ratio_module_less_startup_to_skopeo"], target=TARGETS["copy"]))
         out.append(dict(scenario="copy", group=group, label="%s: our client vs skopeo" % row["image"],
                         value=row["ratio_client_to_skopeo"], target=None))
+    sync = report.get("sync")
+    if sync:  # bench/sync.py: registry_sync against skopeo sync --all
+        group = "Sync %d repositories x %d tags into an empty registry" % (sync["repositories"], sync["tags"])
+        requests = {name: sum(counts.values()) for name, counts in sync["requests"].items()}
+        out.append(dict(scenario="sync", group=group, label="first sync, module incl. start-up vs skopeo",
+                        value=sync["ratio_first_to_skopeo"], target=0.5))
+        out.append(dict(scenario="sync", group=group, label="first sync, requests vs skopeo's",
+                        value=requests["ours first"] / float(requests["skopeo first"]), target=1.0))
+        out.append(dict(scenario="sync", group=group, label="nothing to do, module less start-up vs skopeo",
+                        value=sync["ratio_again_less_startup_to_skopeo"], target=0.5))
     # A difference of two medians (ours less start-up) can come out at 0 or below on a busy
     # machine: such a bar is kept, drawn at the left end of the axis, its value written as it is.
     return [b for b in out if b["value"] is not None and math.isfinite(b["value"])]

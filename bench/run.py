@@ -327,6 +327,7 @@ def copy_scenario(bed: BenchBed, labels: list, reps: int, workdir: str) -> dict:
         ours = {"src": src if src_kind == "registry" else "oci:" + src,
                 "dest": dest if dest_kind == "registry" else "oci:" + dest}
         if tool == "our module (ansible)":
+            ours["blob_cache"] = False  # as skopeo's: no memory of earlier repetitions
             for side, end_kind in (("src", src_kind), ("dest", dest_kind)):
                 if end_kind == "registry":
                     ours[side + "_auth"] = auth

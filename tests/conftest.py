@@ -23,8 +23,8 @@ WHOLE_FILES = frozenset("tests/integration/%s.py" % name for name in (
     "test_manifest_info", "test_registry_digest", "test_tags_info", "test_v1", "test_search_info",
     "test_option_validation", "test_hostile_platforms", "test_write_modules", "test_roles",
     "test_signatures", "test_hostile_signatures",
-    "test_prune", "test_login", "test_connection_options", "test_referrers", "test_referrers_api",
-    "test_extract", "test_extract_hostile", "test_interop"))
+    "test_sync", "test_prune", "test_write_side_attacks", "test_login", "test_connection_options", "test_referrers",
+    "test_referrers_api", "test_extract", "test_extract_hostile", "test_interop"))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -93,6 +93,8 @@ options:
       - When it names any credential (O(src_auth.username), O(src_auth.password),
         O(src_auth.identity_token)), all the credentials of that side come from it.
       - Credentials are only ever sent to the registry of their side (and its token server).
+        In the O(images) form, a side whose images are on more than one registry refuses
+        credentials here (they would reach every one of them); use O(auths) keyed by registry host.
       - The task's own O(username)/O(password)/O(identity_token) name no registry; a copy refuses
         them when the sides without credentials of their own are on two different registries.
         Use O(src_auth) and O(dest_auth), or O(auths) keyed by registry host.
@@ -154,6 +156,18 @@ options:
       - How many blobs are copied at once.
     type: int
     default: 4
+  blob_cache:
+    description:
+      - A file remembering, across runs, which repository of each destination registry holds
+        each blob, so that a blob the destination registry holds in another repository is mounted
+        from there instead of uploaded (as C(skopeo)'s blob-info cache does). The same file as
+        M(drc.registry.registry_sync)'s O(drc.registry.registry_sync#module:blob_cache).
+      - By default C($XDG_CACHE_HOME/drc.registry/blob-locations.json) (C(~/.cache) when
+        E(XDG_CACHE_HOME) is not set) on the host the module runs on. V(false) turns it off.
+      - The file is bounded, written atomically and never trusted; a wrong entry costs one
+        declined mount.
+    type: raw
+    version_added: 0.1.0
   sign_key:
     description:
       - Sign what was copied at O(dest), in the same run, with this private key (PEM text or a
@@ -267,12 +281,14 @@ EXAMPLES = r"""
         dest: registry.example.com/mirror/library/alpine:3.20
       - src: quay.io/prometheus/node-exporter:v1.8.2
         dest: registry.example.com/mirror/prometheus/node-exporter:v1.8.2
-    src_auth:
-      username: hub-user
-      password: "{{ vault_hub_token }}"
-    dest_auth:
-      username: mirror
-      password: "{{ vault_mirror_password }}"
+    # Sources on two registries: credentials by host in auths (src_auth would go to both)
+    auths:
+      docker.io:
+        username: hub-user
+        password: "{{ vault_hub_token }}"
+      registry.example.com:
+        username: mirror
+        password: "{{ vault_mirror_password }}"
   register: mirrored
 
 - name: Export to an OCI archive that skopeo and podman can load
@@ -421,6 +437,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec, connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.blob_cache import (
+    BlobLocations, cache_path_option)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     DEFAULT_CONCURRENCY, copy_image, open_end, parse_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
@@ -445,6 +463,7 @@ def main():
             platforms=dict(type="list", elements="str"),
             chunk_size=dict(type="int"),
             concurrency=dict(type="int", default=DEFAULT_CONCURRENCY),
+            blob_cache=dict(type="raw"),
             sign_key=dict(type="str", no_log=True),
             sign_key_passphrase=dict(type="str", no_log=True),
             referrers=dict(type="bool", default=True),
@@ -470,6 +489,8 @@ def main():
             options = side_options(params, params[side])
             ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
         source, dest = ends
+        locations = BlobLocations(cache_path_option(params["blob_cache"]), warn=module.warn)
+        dest.blob_locations = locations if dest.kind == "registry" else None
         key = None
         if params["sign_key"]:  # signing (and cryptography) loaded only when asked for
             from ansible_collections.drc.registry.plugins.module_utils._registry import signing
@@ -478,6 +499,8 @@ def main():
                             concurrency=params["concurrency"], check_mode=module.check_mode,
                             referrers=params["referrers"], warn=module.warn,
                             image_format=params["format"])
+        if result["changed"] and not module.check_mode:
+            locations.save()
         if key is not None:  # sign what was copied, at the destination
             signed = signing.sign_copy(dest, key, result, module.check_mode)
             result.update(signatures=signed["signatures"], changed=result["changed"] or signed["changed"])
@@ -512,10 +535,13 @@ def copy_list(module, registry) -> None:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
         check_task_credentials(params, [(side, location) for pair in parse_pairs(params["images"])
                                         for side, location in zip(("src", "dest"), pair)])
+        locations = BlobLocations(cache_path_option(params["blob_cache"]), warn=module.warn)
         result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
                              concurrency=params["concurrency"], check_mode=module.check_mode,
                              referrers=params["referrers"], warn=module.warn,
-                             image_format=params["format"])
+                             blob_locations=locations, image_format=params["format"])
+        if result["changed"] and not module.check_mode:
+            locations.save()
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):  # a layout's file system
             exc = RegistryError("copying images failed: %s" % exc)

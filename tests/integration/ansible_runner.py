@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -16,9 +19,19 @@ BIN = os.path.dirname(sys.executable)
 MODULE_CODE_CACHE_HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "module_code_cache")
 
 
+def fresh_cache_home() -> str:
+    """An empty XDG_CACHE_HOME for one Ansible run (removed when pytest exits): the modules' blob
+    cache (blob_cache.py) then starts empty, as it did before the cache existed; the tests of the
+    cache name their own file."""
+    path = tempfile.mkdtemp(prefix="drc-test-cache-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def ansible_env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
     env.update({
+        "XDG_CACHE_HOME": fresh_cache_home(),
         "PYTHONPATH": os.pathsep.join(p for p in (MODULE_CODE_CACHE_HOOK, env.get("PYTHONPATH")) if p),
         "DRC_TEST_MODULE_CODE_CACHE": os.path.join(ROOT, "build", "module-code-cache"),
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),

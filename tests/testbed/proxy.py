@@ -193,7 +193,8 @@ class Fault:
     kinds: ``status`` (answer ``status`` with ``headers`` instead of forwarding), ``reset``
     (forward, send ``after`` bytes of the body, then reset the connection), ``short`` (send
     ``after`` bytes, then close cleanly), ``stall`` (send ``after`` bytes, then go silent for
-    ``seconds``), ``ignore_range`` (forward without the Range header).
+    ``seconds``), ``ignore_range`` (forward without the Range header), ``corrupt`` (forward the
+    body with its first byte changed).
     """
 
     def __init__(self, kind: str, method: str = "GET", path: str = "", times: int = 1, after: int = 0,
@@ -229,6 +230,12 @@ class FaultProxy(Proxy):
             handler.wfile.write(fault.body)
             return None
         headers = handler.headers
+        if fault.kind == "corrupt":  # the body with its first byte changed, same length
+            response = self.forward(handler.command, handler.path, headers, body)
+            data = bytearray(response.read())
+            if data:
+                data[0] ^= 0xFF
+            return self.relay(handler, response, body=bytes(data))
         if fault.kind == "ignore_range":
             headers = {k: v for k, v in handler.headers.items() if k.lower() != "range"}
             return self.relay(handler, self.forward(handler.command, handler.path, headers, body))

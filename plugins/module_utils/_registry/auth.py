@@ -8,18 +8,17 @@ receive the registry's credentials (see docs/security.md).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
-import socket
 import threading
 import time
 from urllib.parse import urlencode
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, http_error, redact_url)
-from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
-    origin, same_origin)
+from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
+    resolve_addresses, target_refusal)
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import same_origin
 
 CLIENT_ID = "drc.registry"
 DEFAULT_TOKEN_LIFETIME = 60
@@ -102,76 +101,10 @@ def repository_scope(repository: str, actions: str = "pull") -> str:
 CATALOG_SCOPE = "registry:catalog:*"
 
 
-# Carrier-grade NAT space: not "private" to Python, but internal (a cloud's metadata service sits there).
-_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
-
-
-def _as_address(host: str):
-    """An IP address written in any form the resolver accepts (``127.1``, ``0x7f.1``), or None."""
-    host = host.strip("[]").split("%", 1)[0]
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
-    except (OSError, ValueError):
-        return None
-
-
-def _internal_address(address) -> bool:
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any((address.is_loopback, address.is_private, address.is_link_local,
-                address.is_unspecified, address.is_multicast,
-                address.version == 4 and address in _SHARED_ADDRESS_SPACE))
-
-
-def resolve_addresses(host: str) -> list:
-    """The addresses a host name resolves to; none when it does not resolve."""
-    try:
-        return [info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
-    except (OSError, UnicodeError):
-        return []
-
-
-def is_internal_host(host: str, resolve=resolve_addresses) -> bool:
-    """Loopback, private, link-local (or unspecified, multicast, shared) by name or address.
-
-    A name counts as internal when it is ``localhost`` (or ``*.localhost``), or when any address
-    ``resolve`` gives for it is internal.
-    """
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    literal = _as_address(host)
-    if literal is not None:
-        return _internal_address(literal)
-    for value in (resolve(host) if resolve else []):
-        address = _as_address(str(value))
-        if address is not None and _internal_address(address):
-            return True
-    return False
-
-
 def realm_refusal(registry_url: str, realm: str, resolve=resolve_addresses) -> str | None:
-    """Why the registry at ``registry_url`` may not send its credentials to ``realm``; None if it may.
-
-    A pure function of its arguments (``resolve`` maps a host name to addresses).
-    """
-    registry_scheme, registry_host, dummy = origin(registry_url)
-    realm_scheme, realm_host, dummy = origin(realm)
-    if realm_scheme not in ("http", "https") or not realm_host:
-        return "it is not an http or https URL"
-    if registry_scheme == "https" and realm_scheme != "https":
-        return ("the registry is reached over https but the realm over plain http, which would "
-                "send the credentials in clear text")
-    # Nested, not one boolean expression: each test may resolve a host name, in this order only.
-    internal_realm = not same_origin(registry_url, realm) and is_internal_host(realm_host, resolve)
-    if internal_realm and not is_internal_host(registry_host, resolve):
-        return ("it is a loopback, private or link-local address and the registry is not: a "
-                "registry may not point our credentials or requests at an internal service")
-    return None
+    """Why the registry at ``registry_url`` may not send its credentials to ``realm``; None if it may
+    (the rule of hosts.py for every URL a registry names)."""
+    return target_refusal(registry_url, realm, "the realm", resolve)
 
 
 def check_realm(registry_url: str, realm: str, resolve=resolve_addresses) -> None:

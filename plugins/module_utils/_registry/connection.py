@@ -19,6 +19,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     parse_decimal_header)
+from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import check_target
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, PingFailed, RegistryError, http_error, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -236,6 +237,8 @@ class RegistryConnection:
         """
         self.ensure_pinged()
         url = self.url(path)
+        if not path.startswith("/"):  # a URL the registry gave: an upload Location, a Link page
+            check_target(self.base_url, url, "the URL")
         headers = dict(headers or {})
         replayable = body is None or isinstance(body, (bytes, bytearray))
         refreshed = False

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
@@ -25,13 +23,13 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.docker_arch
     TRANSPORT as DOCKER_ARCHIVE, DockerArchiveEnd, parse_docker_archive_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    InputError, RegistryError)
+    DigestMismatch, InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    MAX_MANIFEST_SIZE, Manifest, normalise_platform, platform_is, platform_string)
+    MAX_MANIFEST_SIZE, Manifest, digest_of, normalise_platform, platform_is, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, head_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    OciLayout, extract_archive, parse_layout_location, write_archive)
+    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
@@ -82,6 +80,11 @@ class RegistryEnd:
         self.reference = reference
         self.repository = reference.repository
         self.display = reference.string
+        # blob_cache.BlobLocations shared by the copies of a run (and kept across runs), or None
+        self.blob_locations = None
+        # True when the caller knows the repository did not exist before this run (a sync):
+        # with blob_locations, blobs are then not HEADed there (only this run can have put them)
+        self.new_repository = False
         self._referrers = None
 
     # referrers, as a source and as a destination (the protocol is in referrers.py)
@@ -148,9 +151,34 @@ class RegistryEnd:
         if source_end.kind == "registry" and self.same_registry(source_end) \
                 and source_end.repository != self.repository:
             mount_from = source_end.repository
-        return push_blob(self.connection, self.repository, descriptor["digest"], descriptor["size"],
-                         source_end.blob_source(descriptor), chunk_size=chunk_size,
-                         mount_from=mount_from)
+        locations = self.blob_locations
+        if locations is None:
+            return push_blob(self.connection, self.repository, descriptor["digest"], descriptor["size"],
+                             source_end.blob_source(descriptor), chunk_size=chunk_size,
+                             mount_from=mount_from)
+        return self._push_known_blob(locations, descriptor, source_end, chunk_size, mount_from)
+
+    def _push_known_blob(self, locations, descriptor: dict, source_end, chunk_size, mount_from) -> dict:
+        """push_blob with blob_cache.BlobLocations: mount from a repository of this registry that
+        holds the blob (a wrong entry: the registry's 202 makes it an upload), then remember it."""
+        registry, digest = self.connection.base_url, descriptor["digest"]
+        with locations.pushing(registry, digest):
+            if locations.placed(registry, digest, self.repository):
+                return {"action": "skipped", "bytes": 0}  # this run put it there: no HEAD
+            known = locations.holder(registry, digest, self.repository) if mount_from is None else None
+            try:
+                outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
+                                    source_end.blob_source(descriptor), chunk_size=chunk_size,
+                                    mount_from=mount_from or known, skip_existing=not self.new_repository)
+            except RegistryError as exc:
+                if known is None or exc.status is None or exc.status >= 500 or exc.status == 429:
+                    raise
+                locations.forget(registry, digest, known)  # a mount refused outright: upload it
+                outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
+                                    source_end.blob_source(descriptor), chunk_size=chunk_size,
+                                    skip_existing=False)
+            locations.record(registry, digest, self.repository)
+        return outcome
 
     def put_manifest(self, manifest: Manifest, top: bool) -> None:
         reference = (self.reference.tag or manifest.digest) if top else manifest.digest
@@ -174,6 +202,13 @@ class LayoutEnd:
         self.display = "%s:%s%s" % (transport, path, ":" + tag if tag else "")
         self.repository = None
         self._temp = None
+        try:
+            self._open(path, writing)
+        except BaseException:
+            self.close()  # a refused or broken archive leaves no unpacked directory behind
+            raise
+
+    def _open(self, path: str, writing: bool) -> None:
         if self.archive is None:
             directory = path
         else:
@@ -182,9 +217,11 @@ class LayoutEnd:
                 raise InputError("dest %s: directory %s does not exist" % (self.display, parent))
             if not writing and not os.path.isfile(path):
                 raise InputError("src %s: no such file %s" % (self.display, path))
+            if writing:
+                remove_debris(parent)  # what a killed run left beside the archive
             # Beside the archive when writing (so the final rename stays on one file system).
-            self._temp = tempfile.mkdtemp(prefix=".drc-tmp-", dir=parent if writing else None)
-            directory = self._temp
+            self._temp = LockedTempDir(parent if writing else None)
+            directory = self._temp.path
             if os.path.isfile(path):
                 extract_archive(path, directory)
         if not writing and not os.path.isfile(os.path.join(directory, "index.json")):
@@ -215,16 +252,20 @@ class LayoutEnd:
         return self.layout.read_manifest(descriptor["digest"], descriptor.get("mediaType"))
 
     def blob_source(self, descriptor: dict):
-        return self.layout.blob_source(descriptor["digest"])
+        return self.layout.blob_source(descriptor["digest"], descriptor["size"])
 
     def small_blob(self, descriptor: dict) -> bytes:
+        """A config: read whole, and used only when it hashes to its descriptor's digest."""
+        if descriptor["size"] > MAX_CONFIG_SIZE:
+            raise RegistryError("%s: blob %s is too large for a config" % (self.display, descriptor["digest"]))
         reader = self.blob_source(descriptor).open(0)
         try:
             data = reader.read(MAX_CONFIG_SIZE + 1)
         finally:
             reader.close()
-        if len(data) > MAX_CONFIG_SIZE:
-            raise RegistryError("%s: blob %s is too large for a config" % (self.display, descriptor["digest"]))
+        actual = digest_of(data, descriptor["digest"].split(":", 1)[0])
+        if actual != descriptor["digest"]:
+            raise DigestMismatch("%s: the blob %s hashes to %s" % (self.display, descriptor["digest"], actual))
         return data
 
     # as a destination
@@ -261,11 +302,11 @@ class LayoutEnd:
 
     def finish(self, changed: bool) -> None:
         if self.archive is not None and changed:
-            write_archive(self._temp, self.archive)
+            write_archive(self._temp.path, self.archive)
 
     def close(self) -> None:
         if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp.close()
             self._temp = None
 
 
@@ -348,6 +389,7 @@ def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
     if config_descriptor is None:
         raise RegistryError("%s is a single image without a config: its platform is unknown"
                             % source.display)
+    _check_descriptor(config_descriptor, "manifest %s" % manifest.digest)
     try:
         config = json.loads(source.small_blob(config_descriptor).decode("utf-8"))
     except (ValueError, UnicodeDecodeError):

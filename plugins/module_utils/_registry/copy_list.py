@@ -57,9 +57,11 @@ def parse_pairs(images: list) -> list:
     return pairs
 
 
-def _end(location: tuple, side: str, connections: SharedConnections, writing: bool):
+def _end(location: tuple, side: str, connections: SharedConnections, writing: bool, blob_locations=None):
     if location[0] == "registry":
-        return RegistryEnd(connections.get(location[1], side), location[1])
+        end = RegistryEnd(connections.get(location[1], side), location[1])
+        end.blob_locations = blob_locations if writing else None
+        return end
     return open_end(location, None, writing)
 
 
@@ -80,7 +82,7 @@ def _announce(pairs: list, connections: SharedConnections) -> None:
 
 def copy_images(images: list, connections: SharedConnections, platforms: list | None = None,
                 chunk_size: int | None = None, concurrency: int = 4, check_mode: bool = False,
-                referrers: bool = True, warn=None, image_format: str = "keep") -> dict:
+                referrers: bool = True, warn=None, blob_locations=None, image_format: str = "keep") -> dict:
     """Copy every ``{src, dest}`` of ``images``; returns the module result.
 
     Every entry is tried: one that fails does not stop the others. ``images`` has one result per
@@ -106,7 +108,7 @@ def copy_images(images: list, connections: SharedConnections, platforms: list | 
         ends = []
         try:
             ends.append(_end(src, "src", connections, False))
-            ends.append(_end(dest, "dest", connections, True))
+            ends.append(_end(dest, "dest", connections, True, blob_locations))
             outcome = copy_image(ends[0], ends[1], platforms, **options)
         except (RegistryError, OSError) as exc:
             failure = {"index": index, "src": images[index]["src"], "dest": images[index]["dest"],

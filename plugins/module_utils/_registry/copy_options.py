@@ -43,11 +43,21 @@ def side_options(task_params: dict, override: dict | None) -> dict:
 
 
 def check_task_credentials(params: dict, locations: list) -> None:
-    """Plain task-level credentials belong to one registry: refuse them for a copy whose sides
-    that take them (no credentials in ``src_auth``/``dest_auth``) name more than one registry.
+    """Plain credentials belong to one registry: refuse ``src_auth``/``dest_auth`` credentials for
+    a side that names more than one registry (the ``images`` form), and task-level ones for a copy
+    whose sides that take them (no credentials of their own) name more than one registry.
 
     ``locations`` holds (side, parsed location) pairs, side being ``src`` or ``dest``.
     """
+    for side in ("src", "dest"):
+        own = params.get(side + "_auth") or {}
+        named = set(location[1].registry for where, location in locations
+                    if where == side and location[0] == "registry")
+        if any(own.get(key) for key in CREDENTIAL_KEYS) and len(named) > 1:
+            raise InputError(
+                "%s_auth credentials are for one registry, and the %s side of this copy names %d: "
+                "%s. Use auths keyed by registry host to give each registry its own credentials"
+                % (side, side, len(named), ", ".join(sorted(named))))
     if not any(params.get(key) for key in CREDENTIAL_KEYS):
         return
     registries = set()

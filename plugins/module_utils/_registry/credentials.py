@@ -51,11 +51,20 @@ def normalise_host(key: str) -> str:
     return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
 
 
+def _bare_key(key: str) -> str:
+    """A key without its scheme and trailing slash; a URL-form key (``https://host/v1/``) also
+    without its API suffix. ``ghcr.io/acme/v2`` (no scheme) is the namespace ``acme/v2``, not
+    all of ``ghcr.io/acme``."""
+    url_form = "://" in key
+    bare = key.split("://", 1)[-1].rstrip("/")
+    if url_form and (bare.endswith("/v1") or bare.endswith("/v2")):
+        bare = bare[:-3]
+    return bare
+
+
 def _key_matches(key: str, host: str, repository: str | None) -> int:
     """How well an auths key matches: 0 none, 1 host, 2+ host/namespace (podman style)."""
-    bare = key.split("://", 1)[-1].rstrip("/")
-    if bare.endswith("/v1") or bare.endswith("/v2"):
-        bare = bare[:-3]
+    bare = _bare_key(key)
     key_host, dummy, key_path = bare.partition("/")
     if normalise_host(key_host) != host:
         return 0
@@ -70,16 +79,14 @@ def auths_key(key) -> str:
     """An ``auths`` key as Docker's config.json writes it -> ``host`` or ``host/namespace``.
 
     ``https://index.docker.io/v1/``, ``index.docker.io`` and ``registry-1.docker.io`` are
-    ``docker.io``; a scheme, a trailing slash and a ``/v1`` or ``/v2`` suffix are dropped.
+    ``docker.io``; a scheme, a trailing slash and (after a scheme only) a ``/v1`` or ``/v2``
+    suffix are dropped.
     """
     if not isinstance(key, str) or not key.strip():
         got = "an empty key" if isinstance(key, str) else "a %s" % type(key).__name__
         raise CredentialError("auths keys must be registry hosts such as quay.io or "
                               "localhost:5000, got %s" % got)
-    bare = key.strip().split("://", 1)[-1].rstrip("/")
-    for suffix in ("/v1", "/v2"):
-        if bare.endswith(suffix):
-            bare = bare[:-len(suffix)]
+    bare = _bare_key(key.strip())
     host, dummy, path = bare.partition("/")
     if not host or any(char.isspace() or char in "@\\?#" for char in bare):
         raise CredentialError("auths key %r is not a registry host (such as quay.io, "

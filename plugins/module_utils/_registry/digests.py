@@ -7,7 +7,9 @@ trailing newline.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import queue
 import re
 import threading
@@ -81,6 +83,39 @@ def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     hasher = _hasher_for(algorithm)
     hasher.update(data)
     return "%s:%s" % (algorithm, hasher.hexdigest())
+
+
+def _base64url(text) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("not a string")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def schema1_payload(raw: bytes) -> bytes | None:
+    """The signed payload of a Docker schema 1 manifest (JWS, "prettyjws"); None for anything else.
+
+    The manifest without its ``signatures`` key, as libtrust signed it: the bytes before
+    ``formatLength``, then the protected header's ``formatTail``. Registries, skopeo and Docker
+    name such a manifest by the digest of this payload, not of the whole body.
+    """
+    if b'"signatures"' not in raw:
+        return None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+        signature = body["signatures"][0] if body.get("schemaVersion") == 1 else None
+        protected = json.loads(_base64url(signature["protected"]).decode("utf-8")) if signature else None
+        length, tail = protected["formatLength"], _base64url(protected["formatTail"])
+    except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= len(raw):
+        return None
+    return raw[:length] + tail
+
+
+def manifest_digest_of(raw: bytes, algorithm: str = "sha256") -> str:
+    """A manifest's digest: of its bytes, or of its signed payload for a signed schema 1 one."""
+    payload = schema1_payload(raw)
+    return digest_of(raw if payload is None else payload, algorithm)
 
 
 def sha256_digest(data: bytes) -> str:

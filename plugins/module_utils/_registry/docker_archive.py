@@ -17,6 +17,7 @@ temporary tar beside the archive (``.drc-tmp-*``), renamed into place.
 from __future__ import annotations
 
 import bz2
+import fcntl
 import gzip
 import hashlib
 import io
@@ -33,24 +34,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    CHUNK, MAX_INDEX_SIZE, TMP_PREFIX, OciLayout)
-try:  # the archive rules of branch security (issue 26); until they land on main, the same bounds here
-    from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-        COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, LockedTempDir, remove_debris)
-except ImportError:  # pragma: no cover - removed once security is merged
-    import shutil
-    MAX_ARCHIVE_MEMBERS = 100000
-    COMPRESSED_ARCHIVE_RATIO = 32
-
-    def remove_debris(directory):
-        return []
-
-    class LockedTempDir:
-        def __init__(self, parent):
-            self.path = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
-
-        def close(self):
-            shutil.rmtree(self.path, ignore_errors=True)
+    CHUNK, COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, MAX_INDEX_SIZE, TMP_PREFIX, LockedTempDir,
+    OciLayout, remove_debris)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     familiar_name, parse_image_reference, validate_digest)
 
@@ -461,6 +446,9 @@ class DockerArchiveEnd:
     def _write(self, entries: list, new_blobs: list) -> None:
         parent = os.path.dirname(os.path.abspath(self.archive))
         handle = tempfile.NamedTemporaryFile(prefix=TMP_PREFIX, dir=parent, delete=False)
+        # Locked while this run writes it: another run's remove_debris leaves it alone; a killed
+        # run's is removed by the next one.
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             with handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 written = set()

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
-    DIGEST_HEX_LENGTHS, digest_of, digest_problem, parse_decimal_header)
+    DIGEST_HEX_LENGTHS, digest_problem, manifest_digest_of, parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
@@ -63,7 +63,7 @@ def get_manifest(connection, repository: str, reference: str) -> Manifest:
         header_digest.split(":", 1)[0] if header_digest and ":" in header_digest else "sha256")
     if algorithm not in DIGEST_HEX_LENGTHS:
         algorithm = "sha256"
-    actual = digest_of(raw, algorithm)
+    actual = manifest_digest_of(raw, algorithm)
     if by_digest and actual != reference:
         raise DigestMismatch("the manifest served for %s@%s hashes to %s: refusing content that "
                              "does not match its digest" % (repository, reference, actual))
@@ -113,7 +113,7 @@ def put_manifest_answer(connection, repository: str, reference: str, raw: bytes,
     """put_manifest, returning (digest, the answer's headers): a registry with the referrers API
     answers the PUT of a manifest with a ``subject`` with an ``OCI-Subject`` header."""
     algorithm = reference.split(":", 1)[0] if ":" in reference else "sha256"
-    digest = digest_of(raw, algorithm if algorithm in DIGEST_HEX_LENGTHS else "sha256")
+    digest = manifest_digest_of(raw, algorithm if algorithm in DIGEST_HEX_LENGTHS else "sha256")
     if ":" in reference and reference != digest:
         raise DigestMismatch("refusing to PUT a manifest hashing to %s under the digest %s"
                              % (digest, reference))

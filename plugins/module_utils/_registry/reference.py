@@ -39,6 +39,19 @@ TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 IMAGE_ID_RE = re.compile(r"[a-f0-9]{64}")
 
 
+def tag_problem(tag) -> str | None:
+    """Why ``tag`` cannot name a new tag (in a registry or a layout); None when it can.
+
+    Matched whole (no trailing newline, no ``?``/``#``/``/``); 64 hex digits are refused, as
+    Docker does: they read as an image ID.
+    """
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
+        return "it must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+    if IMAGE_ID_RE.fullmatch(tag):
+        return "64 hexadecimal digits read as an image ID, not a tag"
+    return None
+
+
 class InvalidReference(InputError):
     """An image reference that breaks the grammar; the message names the input and the rule."""
 

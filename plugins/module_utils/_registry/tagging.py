@@ -9,15 +9,16 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.deletion im
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, put_manifest)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import TAG_RE
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import tag_problem
 
 
 def check_tags(tags: list) -> list:
     if not tags:
         raise InputError("tags must name at least one tag")
     for tag in tags:
-        if not isinstance(tag, str) or not TAG_RE.match(tag):
-            raise InputError("invalid tag %r: it must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" % (tag,))
+        problem = tag_problem(tag)
+        if problem:
+            raise InputError("invalid tag %r: %s" % (tag, problem))
     return list(dict.fromkeys(tags))
 
 

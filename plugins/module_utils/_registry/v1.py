@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import http.cookiejar
-import ipaddress
 import json
 import re
 from urllib.parse import quote, urlencode, urlsplit
@@ -29,6 +28,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
     parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, InputError, RegistryError, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
+    is_internal_host, resolve_addresses)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, IMAGE_ID_RE)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -71,7 +72,8 @@ def index_url_for(index: dict, base_url: str | None = None) -> str:
 
 
 class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
-    """Cookies go back only to the host and port that set them, and https ones only over https.
+    """Cookies go back only to the host and port that set them (never to the rest of a
+    ``Domain=``), and https ones only over https.
 
     Browsers' rules ignore the port, and the index and an endpoint may share a host: the
     registry's session cookie must not reach the index. Each accepted cookie is pinned to its
@@ -82,11 +84,19 @@ class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
     def set_ok(self, cookie, request) -> bool:
         if not super().set_ok(cookie, request):
             return False
+        # Host-only: a Domain= attribute would send the cookie to every host of that domain.
+        cookie.domain = http.cookiejar.request_host(request)
+        cookie.domain_specified = False
+        cookie.domain_initial_dot = False
         cookie.port = http.cookiejar.request_port(request) or "80"
         cookie.port_specified = True
         if request.type == "https":
             cookie.secure = True
         return True
+
+    def return_ok(self, cookie, request) -> bool:
+        return (super().return_ok(cookie, request)
+                and cookie.domain == http.cookiejar.request_host(request))
 
 
 def v1_error(method: str, url: str, response, hint: str | None = None) -> RegistryError:
@@ -109,22 +119,12 @@ def v1_error(method: str, url: str, response, hint: str | None = None) -> Regist
     return RegistryError(message, method=method, url=url, status=response.status_code, errors=errors)
 
 
-def _is_internal(host: str) -> bool:
-    """localhost, or a loopback, private or link-local address literal (no DNS lookup)."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
-
-
-def parse_endpoints(value: str | None, scheme: str, index_host: str | None = None) -> list:
+def parse_endpoints(value: str | None, scheme: str, index_host: str | None = None,
+                    resolve=resolve_addresses) -> list:
     """``X-Docker-Endpoints: reg1.example, reg2.example:5000`` -> base URLs, in the index's scheme.
 
-    An index on a public host may not send the token to an internal address (SSRF).
+    An index on a public host may not send the token to an internal address (SSRF), by address
+    or by a name that resolves to one: the rule of hosts.py.
     """
     if not value:
         return []
@@ -137,7 +137,8 @@ def parse_endpoints(value: str | None, scheme: str, index_host: str | None = Non
             raise RegistryError("the index named a registry endpoint %r that is not a host with an "
                                 "optional :port" % host[:200])
         hostname = urlsplit("//" + host).hostname or ""
-        if index_host is not None and not _is_internal(index_host) and _is_internal(hostname):
+        if index_host is not None and is_internal_host(hostname, resolve) \
+                and not is_internal_host(index_host, resolve):
             raise RegistryError("refusing the registry endpoint %s that the index %s named: an "
                                 "internal address named by a public index" % (host, index_host))
         out.append("%s://%s" % (scheme, host))

@@ -27,7 +27,11 @@ def environ(tmp_path):
     ("docker.io", "docker.io"),
     ("Quay.IO", "quay.io"),
     ("http://localhost:5000/", "localhost:5000"),
-    ("localhost:5000/v2/", "localhost:5000"),
+    ("https://localhost:5000/v2/", "localhost:5000"),
+    # without a scheme, a last "v1"/"v2" is a namespace: ghcr.io/acme/v2 is not all of ghcr.io/acme
+    ("localhost:5000/v2/", "localhost:5000/v2"),
+    ("ghcr.io/acme/v2", "ghcr.io/acme/v2"),
+    ("ghcr.io/acme/v1/", "ghcr.io/acme/v1"),
     ("quay.io/Team/", "quay.io/team"),
     ("[::1]:5000", "[::1]:5000"),
 ])

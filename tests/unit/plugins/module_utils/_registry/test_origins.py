@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import (
-    Authenticator, Challenge, check_challenge_source, is_internal_host, realm_refusal)
+    Authenticator, Challenge, check_challenge_source, realm_refusal)
+from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
+    check_target, is_internal_host)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -51,7 +53,8 @@ def test_at_sign_in_a_path_or_query_is_not_userinfo():
 # What a fake resolver answers: nothing here is ever contacted. (Documentation ranges such as
 # 203.0.113.0/24 count as private to Python's ipaddress, so a public address stands for "public".)
 PUBLIC = {"registry.example": ["93.184.216.34"], "auth.example": ["93.184.216.35"],
-          "sneaky.example": ["10.1.2.3"], "corp-registry.example": ["10.0.0.5"]}
+          "sneaky.example": ["10.1.2.3"], "corp-registry.example": ["10.0.0.5"],
+          "storage.example": ["93.184.216.36"]}
 
 
 def fake_resolve(host):
@@ -84,6 +87,9 @@ def fake_resolve(host):
     ("https://registry.example", "https://[fe80::1]/token", "internal service"),
     ("https://registry.example", "https://[fd00::1]/token", "internal service"),
     ("https://registry.example", "https://[::ffff:127.0.0.1]/token", "internal service"),
+    # IPv4-mapped IPv6 of the shared space (a cloud metadata service): Python calls it global
+    ("https://registry.example", "https://[::ffff:100.100.100.200]/token", "internal service"),
+    ("https://registry.example", "https://[::ffff:169.254.169.254]/token", "internal service"),
     ("https://registry.example", "https://127.1/token", "internal service"),
     ("https://registry.example", "https://2130706433/token", "internal service"),
     ("https://registry.example", "https://0.0.0.0/token", "internal service"),
@@ -135,3 +141,29 @@ def test_refused_realm_gets_no_request():
     with pytest.raises(RegistryError) as caught:
         auth.authorization(["repository:a:pull"])
     assert "refusing the token realm http://auth.example/token" in str(caught.value)
+
+
+@pytest.mark.parametrize("registry, target, fragment", [
+    # what a registry may hand back: its own URLs, a public storage host, over https
+    ("https://registry.example", "https://registry.example/v2/app/blobs/uploads/u1?_state=x", None),
+    ("https://registry.example", "https://storage.example/upload/u1", None),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000/v2/app/blobs/uploads/u1", None),
+    ("http://127.0.0.1:5000", "http://localhost:6000/upload", None),
+    # upload Locations and Link pages under the realm's rules
+    ("https://registry.example", "http://registry.example/v2/app/blobs/uploads/u1", "clear text"),
+    ("https://registry.example", "http://storage.example/upload", "clear text"),
+    ("https://registry.example", "https://127.0.0.1:8080/internal", "internal service"),
+    ("https://registry.example", "https://sneaky.example/upload", "internal service"),
+    ("https://registry.example", "https://[::ffff:100.100.100.200]/upload", "internal service"),
+    ("https://registry.example", "https://user@storage.example/upload", "user information"),
+    ("https://registry.example", "https://storage.example\\@registry.example/upload", "backslash"),
+    ("https://registry.example", "ftp://storage.example/upload", "not an http or https URL"),
+])
+def test_a_url_a_registry_hands_back_follows_the_realm_rule(registry, target, fragment):
+    """One rule (hosts.py) for realms, upload Locations and Link pages."""
+    if fragment is None:
+        check_target(registry, target, "the URL", fake_resolve)
+        return
+    with pytest.raises(RegistryError) as caught:
+        check_target(registry, target, "the URL", fake_resolve)
+    assert fragment in str(caught.value)

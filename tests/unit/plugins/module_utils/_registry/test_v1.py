@@ -40,13 +40,21 @@ def test_parse_endpoints(value, scheme, expected):
     ("index.example", "169.254.169.254", False),
     ("127.0.0.1", "127.0.0.1:5001", True),
     ("10.0.0.5", "10.0.0.6", True),
+    # names are resolved, as for a v2 token realm: a public name for loopback is internal
+    ("index.example", "sneaky.example:5000", False),
+    ("index.example", "[::ffff:6464:64c8]", False),  # ::ffff:100.100.100.200
+    ("corp-index.example", "sneaky.example", True),
 ])
 def test_a_public_index_cannot_send_the_token_inside(index_host, endpoint, ok):
+    def resolve(host):  # nothing is contacted
+        return {"index.example": ["93.184.216.34"], "reg.example": ["93.184.216.35"],
+                "sneaky.example": ["127.0.0.1"], "corp-index.example": ["10.0.0.5"]}.get(host, [])
+
     if ok:
-        assert parse_endpoints(endpoint, "https", index_host) == ["https://" + endpoint]
+        assert parse_endpoints(endpoint, "https", index_host, resolve) == ["https://" + endpoint]
     else:
         with pytest.raises(RegistryError, match="internal address named by a public index"):
-            parse_endpoints(endpoint, "https", index_host)
+            parse_endpoints(endpoint, "https", index_host, resolve)
 
 
 @pytest.mark.parametrize("value", ["http://evil.example", "user@host", "host/path", "a b"])
@@ -111,6 +119,36 @@ def test_cookies_go_back_only_to_the_origin_that_set_them():
         session.get(second.url + "/other")
         assert first.requests[1].headers.get("Cookie") == "session=abc"
         assert "Cookie" not in second.requests[0].headers
+
+
+def test_a_domain_cookie_of_an_endpoint_never_reaches_the_index():
+    """An endpoint's ``Domain=`` cookie stays with the host that set it (the real cookie jar and
+    policy requests uses; nothing is contacted)."""
+    import email.message
+    import http.cookiejar
+    import urllib.request
+
+    class Answer:
+        def __init__(self, headers):
+            self.message = email.message.Message()
+            for name, value in headers:
+                self.message[name] = value
+
+        def info(self):
+            return self.message
+
+    jar = http.cookiejar.CookieJar(OriginCookiePolicy())
+    endpoint = urllib.request.Request("https://reg.example.com/v1/images/abc/json")
+    jar.extract_cookies(Answer([("Set-Cookie", "session=abc; Domain=example.com; Path=/")]), endpoint)
+    assert len(jar) == 1
+    again = urllib.request.Request("https://reg.example.com/v1/images/abc/ancestry")
+    jar.add_cookie_header(again)
+    assert again.get_header("Cookie") == "session=abc"
+    for other in ("https://index.example.com/v1/search", "https://example.com/v1/search",
+                  "https://evilreg.example.com/v1/x"):
+        request = urllib.request.Request(other)
+        jar.add_cookie_header(request)
+        assert request.get_header("Cookie") is None, other
 
 
 # -- the connection against the v1 pair ----------------------------------------------------------
