@@ -164,6 +164,11 @@ def bed(testbed, tmp_path_factory):
     for name, path in hostile_archives(str(work / "hostile")).items():
         cases["hostile_" + name] = dict(src="docker-archive:%s" % path, dest="oci:%s:h" % (work / "hostile_out"))
     tasks = [{"name": name, MODULE: args, "register": name, "ignore_errors": True} for name, args in cases.items()]
+    # registry_sync converts too
+    tasks.append({"name": "sync_oci", "drc.registry.registry_sync": dict(
+        src_registry=registry.host, dest="%s/interop/synced" % registry.host, format="oci", blob_cache=False,
+        repositories=[{"name": "app/docker", "tags": {"match": "^1\\.0$"}}]), "register": "sync_oci",
+        "ignore_errors": True})
     # the mirror_images role passes mirror_images_format on
     tasks += [{"name": "mirror with format oci", "ansible.builtin.include_role": {"name": "drc.registry.mirror_images"},
                "vars": {"mirror_images_images": ["http://" + src["app/docker:1.0"]],
@@ -171,7 +176,7 @@ def bed(testbed, tmp_path_factory):
                         "mirror_images_format": "oci"}},
               {"ansible.builtin.debug": {"var": "mirror_images_result"}, "register": "role_format"}]
     run = run_playbook(tasks, paths["play"], env={"HOME": testbed.workdir})
-    assert set(run.results) == set(cases) | {"role_format"}, run.output
+    assert set(run.results) == set(cases) | {"role_format", "sync_oci"}, run.output
     assert "Traceback" not in run.output, run.output
     return {"signed": signed, "results": run.results, "paths": paths, "registry": registry, "testbed": testbed, "work": work}
 
@@ -377,3 +382,13 @@ def test_mirror_images_role_passes_format_on(bed):
     mirrored = bed["testbed"].skopeo_raw_manifest(bed["registry"], "interop/mirror/app/docker:1.0")
     assert sha256(mirrored) == image["digest"]
     assert json.loads(mirrored)["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+
+
+def test_registry_sync_converts_with_format_oci(bed):
+    result = ok(bed, "sync_oci")
+    (image,) = result["images"]
+    source = bed["testbed"].skopeo_raw_manifest(bed["registry"], "app/docker:1.0")
+    assert image["source_digest"] == sha256(source) != image["digest"]
+    synced = bed["testbed"].skopeo_raw_manifest(bed["registry"], "interop/synced/app/docker:1.0")
+    assert sha256(synced) == image["digest"]
+    assert json.loads(synced)["mediaType"] == "application/vnd.oci.image.manifest.v1+json"

@@ -425,6 +425,14 @@ def resolve_tops(source, platforms: list | None = None) -> tuple:
     return original, top
 
 
+def destination_digest(source, platforms: list | None, image_format: str = "keep") -> str:
+    """The digest a copy of ``source`` would give the destination (a subset index, a conversion)."""
+    top = resolve_top(source, platforms)
+    if image_format != "oci":
+        return top.digest
+    return to_oci(plan_copy(source, top)[0])[0][-1].digest
+
+
 def plan_copy(source, top: Manifest) -> tuple:
     """(every manifest children first, the top last; the blobs by digest)."""
     ordered: list = []
