@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    MAX_CONFIG_SIZE, RegistryEnd, copy_image, destination_digest, resolve_top)
+    MAX_CONFIG_SIZE, RegistryEnd, copy_image, destination_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
