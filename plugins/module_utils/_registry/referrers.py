@@ -256,6 +256,10 @@ class RegistryReferrers:
         _check_count(entries, where)
         return entries
 
+    def remember(self, manifest: Manifest) -> None:
+        """A referrer the caller has already read (verified by get_manifest): not read again."""
+        self._manifests[manifest.digest] = manifest
+
     def referrer_manifest(self, entry: dict) -> Manifest:
         manifest = self._manifests.get(entry["digest"])
         if manifest is None:

@@ -15,11 +15,12 @@ from ansible_collections.drc.registry.plugins.module_utils._registry import medi
 from ansible_collections.drc.registry.plugins.module_utils._registry import signing_keys
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    RegistryError)
+    RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
-from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import RegistryReferrers
+from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
+    RegistryReferrers, entry_from_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
     MAX_PAYLOAD, MAX_SIGNATURE_LAYERS, SIGNATURE_ARTIFACT_TYPE, SIMPLESIGNING_TYPE, PayloadError, check_signature, identity_of,
     identity_problem, layer_problem, parse_identity, shown_identity, signature_tag)
@@ -78,6 +79,18 @@ def find_signature_manifests(connection, reference, digest: str) -> list:
         raise RegistryError("%s (%s) has %d signature manifests, more than the %d allowed: refusing "
                             "to read them" % (reference.string, digest, len(entries),
                                               MAX_SIGNATURE_MANIFESTS))
+    if not any(entry["found_by"] == "cosign_tag" for entry in entries):
+        # a tag listing that does not show the .sig tag (refused, paged oddly, or a registry whose
+        # listing lags) is not proof there is none: asked for directly, as cosign does
+        tag = signature_tag(digest)
+        try:
+            manifest = get_manifest(connection, reference.repository, tag)
+        except RegistryError as exc:
+            if not is_not_found(exc):
+                raise
+        else:
+            entries.insert(0, dict(entry_from_manifest(manifest, "cosign_tag", tag)))
+            lister.remember(manifest)
     found = []
     for entry in entries:
         manifest = lister.referrer_manifest(entry)
