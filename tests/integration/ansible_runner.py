@@ -18,6 +18,10 @@ BIN = os.path.dirname(sys.executable)
 # docstring there). Users' runs, `make demo` and the benchmarks never load it.
 MODULE_CODE_CACHE_HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "module_code_cache")
 
+# The Python the modules run on (ansible_python_interpreter): the tests' own, or a managed host's
+# that `make smoke-target-X` gives (a venv of another Python holding only requests).
+TARGET_PYTHON = os.environ.get("DRC_TEST_TARGET_PYTHON") or sys.executable
+
 
 def fresh_cache_home() -> str:
     """An empty XDG_CACHE_HOME for one Ansible run (removed when pytest exits): the modules' blob
@@ -35,7 +39,7 @@ def ansible_env(extra: dict | None = None) -> dict:
         "PYTHONPATH": os.pathsep.join(p for p in (MODULE_CODE_CACHE_HOOK, env.get("PYTHONPATH")) if p),
         "DRC_TEST_MODULE_CODE_CACHE": os.path.join(ROOT, "build", "module-code-cache"),
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_PYTHON_INTERPRETER": TARGET_PYTHON,
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
@@ -79,6 +83,9 @@ def runner_env(extra: dict | None) -> dict:
 def run_module(module: str, args: dict, check: bool = False, diff: bool = False,
                verbosity: int = 0, env: dict | None = None, extra_args: list | None = None) -> Run:
     command = [os.path.join(BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)]
+    # The implicit localhost of an ad-hoc command runs modules on the controller's own Python
+    # whatever ANSIBLE_PYTHON_INTERPRETER says: name the Python (a test's own -e comes later and wins).
+    command += ["-e", json.dumps({"ansible_python_interpreter": TARGET_PYTHON})]
     command += extra_args or []
     if check:
         command.append("--check")

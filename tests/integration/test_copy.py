@@ -128,6 +128,29 @@ def test_copy_between_registries(testbed, pair, tmp_path):
     assert result["blobs_uploaded"] == result["bytes_uploaded"] == 0 and result["manifests_pushed"] == 1
 
 
+def test_ad_hoc_copy_between_registries_equals_skopeo(testbed):
+    """One ad-hoc command, as users run it: an index from the token registry to the open one, every
+    blob uploaded (the smoke subset that every other ansible-core and managed-host Python runs)."""
+    src_registry, dest_registry = testbed.registries["token"], testbed.registries["open"]
+    index = json.loads(testbed.skopeo_raw_manifest(src_registry, "app/multi:oci"))
+    blobs = set()
+    for child in index["manifests"]:
+        manifest = json.loads(testbed.skopeo_raw_manifest(src_registry, "app/multi@" + child["digest"]))
+        blobs.update(descriptor["digest"] for descriptor in [manifest["config"]] + manifest["layers"])
+    mark = dest_registry.access_log_mark()
+    run = run_module(MODULE, dict(src=ref(src_registry, "app/multi:oci"), dest=ref(dest_registry, "ad-hoc/multi:1"),
+                                  src_auth=connection(testbed, src_registry)))
+    assert run.rc == 0, run.output
+    result = run.result
+    expected = raw_digest(testbed, src_registry, "app/multi:oci")
+    assert result["changed"] is True and result["digest"] == expected
+    assert raw_digest(testbed, dest_registry, "ad-hoc/multi:1") == expected
+    assert result["blobs_uploaded"] == len(blobs) and result["blobs_mounted"] == 0
+    assert result["manifests_pushed"] == len(index["manifests"]) + 1
+    # each blob's upload ends with one PUT
+    assert len([r for r in writes(dest_registry, mark) if r[0] == "PUT" and "/blobs/uploads/" in r[1]]) == len(blobs)
+
+
 def test_check_mode_changes_nothing(testbed, tmp_path):
     src_registry, dest_registry = testbed.registries["basic"], testbed.registries["token"]
     marks = {name: r.access_log_mark() for name, r in testbed.registries.items()}

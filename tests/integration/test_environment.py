@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
-from tests.integration.ansible_runner import run_module
+from tests.integration.ansible_runner import TARGET_PYTHON, run_module, run_playbook
 from tests.integration.conftest import ref
 from tests.testbed.proxy import HeaderProxy
+
+
+def test_modules_run_on_the_python_asked_for(tmp_path):
+    """The modules run on the Python the run asked for, ad hoc and in a playbook: the tests' own,
+    or a managed host's (`make smoke-target-X` names its venv and version)."""
+    wanted = os.environ.get("DRC_TEST_TARGET_PYTHON_VERSION") or "%d.%d" % sys.version_info[:2]
+    facts = {"gather_subset": ["!all", "!min", "python"]}
+    ad_hoc = run_module("ansible.builtin.setup", facts)
+    assert ad_hoc.rc == 0, ad_hoc.output
+    played = run_playbook([{"ansible.builtin.setup": facts, "register": "facts"}], str(tmp_path))
+    assert played.rc == 0, played.output
+    for python in (ad_hoc.result["ansible_facts"]["ansible_python"],
+                   played.results["facts"]["ansible_facts"]["ansible_python"]):
+        assert python["executable"] == TARGET_PYTHON
+        assert "%s.%s" % tuple(python["version_info"][:2]) == wanted
 
 
 def test_missing_requests_is_the_standard_failure(testbed, tmp_path):

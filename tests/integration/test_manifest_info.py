@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.integration.ansible_runner import run_playbook
+from tests.integration.ansible_runner import run_module, run_playbook
 from tests.integration.conftest import connection, ref
 
 MODULE = "drc.registry.registry_manifest_info"
@@ -150,3 +150,22 @@ def test_failures_are_clear(described, mode, name, expected):
     for fragment in expected:
         assert fragment in result["msg"], result["msg"]
     assert "Traceback" not in json.dumps(result)
+
+
+def test_ad_hoc_platform_child_with_config_equals_skopeo(testbed):
+    """One ad-hoc command, as users run it: a platform's child of an index on the token registry,
+    with its config (the smoke subset that every other ansible-core and managed-host Python runs:
+    one module run, where the playbooks above have 17)."""
+    registry = testbed.registries["token"]
+    run = run_module(MODULE, dict(reference=ref(registry, "app/multi:oci"), platform="linux/arm64/v8",
+                                  config=True, **connection(testbed, registry)))
+    assert run.rc == 0, run.output
+    result = run.result
+    child = skopeo_child(testbed, registry, "app/multi:oci", "linux/arm64/v8")
+    raw_child = testbed.skopeo_raw_manifest(registry, "app/multi@" + child)
+    assert result["digest"] == child == sha256(raw_child)
+    assert result["manifest"] == json.loads(raw_child)
+    assert result["index_digest"] == sha256(testbed.skopeo_raw_manifest(registry, "app/multi:oci"))
+    assert result["pinned"] == "%s/app/multi@%s" % (registry.host, child)
+    assert result["config"] == json.loads(testbed.skopeo_raw_manifest(registry, "app/multi@" + child, "--config"))
+    assert result["changed"] is False

@@ -27,6 +27,13 @@ def _key_pem(key) -> bytes:
                              serialization.NoEncryption())
 
 
+# What Python 3.13's strict verification (VERIFY_X509_STRICT, which urllib3 sets there too) wants of
+# a chain, as RFC 5280 says: a CA with a key identifier and key usage, leaves naming their CA's key.
+CA_KEY_USAGE = x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                             data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                             crl_sign=True, encipher_only=False, decipher_only=False)
+
+
 class Pki:
     """Writes ca.crt, server.crt/server.key (for 127.0.0.1 and localhost), token.crt/token.key."""
 
@@ -40,6 +47,8 @@ class Pki:
                    .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(start).not_valid_after(end)
                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(CA_KEY_USAGE, critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
                    .sign(ca_key, hashes.SHA256()))
         server_key = ec.generate_private_key(ec.SECP256R1())
         san = x509.SubjectAlternativeName([
@@ -50,6 +59,8 @@ class Pki:
                        .not_valid_before(start).not_valid_after(end)
                        .add_extension(san, critical=False)
                        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                      critical=False)
                        .sign(ca_key, hashes.SHA256()))
         self.token_key = ec.generate_private_key(ec.SECP256R1())
         self.token_cert = (x509.CertificateBuilder().subject_name(_name("drc token signer"))

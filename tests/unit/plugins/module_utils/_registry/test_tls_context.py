@@ -18,7 +18,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry import tran
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import Transport, release
 from tests.testbed.hostile import HostileServer, Reply
-from tests.testbed.pki import Pki
+from tests.testbed.pki import CA_KEY_USAGE, Pki
 
 
 def _name(text: str) -> x509.Name:
@@ -35,6 +35,12 @@ def issue(directory, name: str, dns_names: list, ca=None) -> types.SimpleNamespa
                .not_valid_before(now - datetime.timedelta(days=1))
                .not_valid_after(now + datetime.timedelta(days=2))
                .add_extension(x509.BasicConstraints(ca=ca is None, path_length=None), critical=True))
+    if ca is None:  # what Python 3.13's strict verification wants of a chain (tests/testbed/pki.py)
+        builder = (builder.add_extension(CA_KEY_USAGE, critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    else:
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
+                                        critical=False)
     if dns_names:
         builder = builder.add_extension(x509.SubjectAlternativeName(
             [x509.DNSName(n) for n in dns_names]), critical=False)
