@@ -249,6 +249,9 @@ notes:
     are referenced, not copied, as skopeo does by default.
 seealso:
   - module: drc.registry.registry_referrers_info
+  - module: drc.registry.registry_signature_verify
+    description: Verifies on the destination the signatures O(referrers) copied or O(sign_key) made.
+  - module: drc.registry.registry_sign
   - module: drc.registry.registry_tag
   - module: drc.registry.registry_manifest_info
   - plugin: drc.registry.registry_digest
