@@ -24,7 +24,8 @@ WHOLE_FILES = frozenset("tests/integration/%s.py" % name for name in (
     "test_option_validation", "test_hostile_platforms", "test_write_modules", "test_roles",
     "test_signatures", "test_hostile_signatures",
     "test_sync", "test_prune", "test_write_side_attacks", "test_login", "test_connection_options", "test_referrers",
-    "test_referrers_api", "test_extract", "test_extract_hostile"))
+    "test_referrers_api", "test_extract", "test_extract_hostile", "test_interop",
+    "test_signature_referrers", "test_redirect_targets"))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: registry_copy
-short_description: Copy an image between registries and OCI image layouts
+short_description: Copy an image between registries, OCI image layouts and Docker archives
 version_added: 0.1.0
 description:
   - Copies the image or index that O(src) names to O(dest), keeping every digest. The manifests
@@ -24,6 +24,13 @@ description:
   - Either side may be an OCI image layout as C(skopeo) writes it, C(oci:PATH[:TAG]) (a directory)
     or C(oci-archive:PATH[:TAG]) (the same as a tar file). Files are written under temporary
     names and renamed once verified.
+  - Either side may also be a Docker archive, C(docker-archive:PATH[:NAME:TAG]), the tar that
+    C(docker save) writes and C(docker load) and C(podman load) read, for hosts without a
+    registry. It holds single-platform images only.
+  - Other transports of C(skopeo) (C(dir:), C(docker-daemon:), C(containers-storage:), ...) are
+    refused with a message naming them.
+  - With O(format=oci), Docker-format images are converted to OCI media types, as
+    C(skopeo copy --format oci) does, for tools that read only OCI types from a layout.
   - Signatures, SBOMs and attestations travel with the image (O(referrers)), the referrers of
     every manifest copied, found through the OCI referrers API, the OCI fallback tag
     C(sha256-<hex>) and cosign's C(.sig), C(.att) and C(.sbom) tags, and theirs in turn.
@@ -35,9 +42,12 @@ options:
   src:
     description:
       - What to copy. An image reference (V(quay.io/org/app:1.2), V(localhost:5000/app@sha256:...),
-        optionally prefixed with V(docker://)), or an OCI image layout, V(oci:PATH[:TAG]) or
-        V(oci-archive:PATH[:TAG]).
-      - A layout without a tag must hold exactly one image.
+        optionally prefixed with V(docker://)), an OCI image layout, V(oci:PATH[:TAG]) or
+        V(oci-archive:PATH[:TAG]), or a Docker archive, V(docker-archive:PATH[:NAME:TAG]).
+      - A layout without a tag, or a Docker archive without a name, must hold exactly one image.
+      - A Docker archive is read in place (a compressed one is decompressed into a temporary file
+        first). Its image has no registry manifest; the copy makes one (Docker schema 2, as
+        C(skopeo) does) from the config and the layers, so its digest is the copy's own.
       - Required unless O(images) is given.
     type: str
   dest:
@@ -47,6 +57,10 @@ options:
       - A layout directory is created if needed, with any missing parent directories (an
         archive's directory must exist); in an existing layout or archive, other tags are kept
         and O(dest)'s tag is replaced.
+      - A Docker archive gets the image under C(NAME:TAG) (untagged without a name), beside the other
+        images it holds (one that had this name loses it). An index must be narrowed to one
+        platform with O(platforms). The archive is written whole to a temporary file beside it
+        and renamed into place.
       - Required unless O(images) is given.
     type: str
   images:
@@ -58,6 +72,9 @@ options:
         blobs in flight in all. Copies that involve an OCI layout run one after the other.
       - Two entries may not name the same O(images[].dest).
       - The result then has RV(images) and the totals of the counts, not RV(digest).
+      - Every entry is tried, whatever happened to the others. When any fails, the task fails,
+        with RV(images) for every entry (what was written stays written, and C(changed) says so)
+        and RV(failed_images).
     type: list
     elements: dict
     version_added: 0.1.0
@@ -186,6 +203,23 @@ options:
         children are copied, those of the source index are listed in RV(referrers_skipped).
     type: bool
     default: true
+  format:
+    description:
+      - V(keep) copies the manifests byte for byte, every digest kept.
+      - V(oci) converts Docker media types to OCI ones, as C(skopeo copy --format oci) does; a
+        Docker manifest list becomes an OCI index, a Docker image manifest an OCI image manifest,
+        the config and layer descriptors get the OCI types (a gzip layer
+        C(application/vnd.oci.image.layer.v1.tar+gzip), an uncompressed one
+        C(application/vnd.oci.image.layer.v1.tar), a foreign one the non-distributable type).
+        The config and layer blobs are unchanged; converted manifests have new digests,
+        RV(digest) is the new one and RV(source_digest) the source's, and RV(converted) lists
+        them all. Manifests already in OCI types are kept as they are.
+      - Referrers of the source (signatures, SBOMs, attestations) name the source digests and
+        cannot describe converted manifests; those of converted manifests are not copied but
+        listed in RV(referrers_skipped) with the reason.
+    type: str
+    choices: [keep, oci]
+    default: keep
     version_added: 0.1.0
 extends_documentation_fragment:
   - drc.registry.registry
@@ -206,12 +240,18 @@ notes:
     directory beside it and renamed into place.
   - Two tasks writing the same OCI layout at the same time are not supported.
   - Docker-format images (Docker manifest lists and schema 2 manifests) are written to an OCI
-    layout as they are, digest kept. C(skopeo) converts such images to OCI when it writes a layout
-    (a new digest), and C(skopeo) 1.9 finds only OCI-format images by tag in a layout.
+    layout as they are, digest kept, unless O(format=oci). C(skopeo) 1.9, C(podman) 4.3 and
+    C(umoci) 0.4.7 find only OCI-format images by tag in a layout; use O(format=oci) for them.
+  - A Docker archive is read under the same rules as an OCI archive; at most 100000 members, no
+    sparse member, every name inside the archive, the members it uses regular files (links are
+    never followed), a compressed archive decompressed to at most 32 times its size.
   - Layers that registries do not distribute (foreign or non-distributable layers with C(urls))
     are referenced, not copied, as skopeo does by default.
 seealso:
   - module: drc.registry.registry_referrers_info
+  - module: drc.registry.registry_signature_verify
+    description: Verifies on the destination the signatures O(referrers) copied or O(sign_key) made.
+  - module: drc.registry.registry_sign
   - module: drc.registry.registry_tag
   - module: drc.registry.registry_manifest_info
   - plugin: drc.registry.registry_digest
@@ -259,6 +299,21 @@ EXAMPLES = r"""
     src: registry.example.com/org/app:1.4
     dest: oci-archive:/srv/images/app.tar:1.4
 
+- name: A layout that skopeo, podman and umoci read by tag (Docker types converted to OCI)
+  drc.registry.registry_copy:
+    src: docker.io/library/alpine:3.20
+    dest: oci:/srv/layouts/alpine:3.20
+    platforms:
+      - linux/amd64
+    format: oci
+
+- name: Export one platform to a docker save archive for a host without a registry
+  drc.registry.registry_copy:
+    src: registry.example.com/org/app:1.4
+    dest: docker-archive:/srv/images/app.tar:org/app:1.4
+    platforms:
+      - linux/amd64
+
 - name: Import from an OCI layout directory
   drc.registry.registry_copy:
     src: oci:/srv/layouts/app:1.4
@@ -276,6 +331,29 @@ media_type:
   returned: success, without O(images)
   type: str
   sample: application/vnd.oci.image.index.v1+json
+source_digest:
+  description:
+    - The digest of the source's manifest or index; with O(format=oci) it differs from RV(digest)
+      when the copy was converted (and with O(platforms), from the source index's digest).
+  returned: success, without O(images)
+  type: str
+  version_added: 0.1.0
+converted:
+  description:
+    - With O(format=oci), each manifest that was converted, children first, the top last, as
+      C(source_digest) and C(digest) (the new one).
+  returned: success, with O(format=oci), without O(images)
+  type: list
+  elements: dict
+  version_added: 0.1.0
+failed_images:
+  description:
+    - With O(images), the entries that failed, each with C(index), C(src), C(dest) and C(msg).
+      When it is not empty the task fails.
+  returned: with O(images)
+  type: list
+  elements: dict
+  version_added: 0.1.0
 platforms:
   description: The platforms of the index copied.
   returned: when the copy is an index
@@ -293,15 +371,17 @@ dest:
 images:
   description:
     - With O(images), one result per entry, in order, each with the keys a single copy returns
-      (C(src), C(dest), C(changed), C(digest), C(media_type), C(platforms) for an index, the
-      counts, C(referrers), C(referrers_copied) and C(referrers_skipped)).
-  returned: success, with O(images)
+      (C(src), C(dest), C(changed), C(digest), C(source_digest), C(media_type), C(platforms) for
+      an index, the counts, C(referrers), C(referrers_copied) and C(referrers_skipped)), C(copied)
+      (this entry wrote) and C(failed); a failed entry has C(index), C(src), C(dest),
+      C(failed=true), C(copied=false) and C(msg) instead.
+  returned: with O(images)
   type: list
   elements: dict
   version_added: 0.1.0
 copied:
   description: With O(images), how many entries changed their destination.
-  returned: success, with O(images)
+  returned: with O(images)
   type: int
   version_added: 0.1.0
 blobs_uploaded:
@@ -347,10 +427,11 @@ referrers_copied:
 referrers_skipped:
   description:
     - Referrers not copied, with the reason (C(digest), C(found_by), C(reason)), those of a
-      source index that O(platforms) replaced by a new index, and a cosign tag the destination
-      holds as something other than a manifest of layers (left as it is). A cosign tag the
-      destination holds with other layers is merged into, never overwritten. With O(images), in
-      each entry of RV(images).
+      source index that O(platforms) replaced by a new index, those of manifests that
+      O(format=oci) converted, every referrer when O(dest) is a Docker archive (it holds images
+      only), and a cosign tag the destination holds as something other than a manifest of layers
+      (left as it is). A cosign tag the destination holds with other layers is merged into, never
+      overwritten. With O(images), in each entry of RV(images).
   returned: success, without O(images)
   type: list
   elements: dict
@@ -372,6 +453,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list i
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
     check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import FORMATS
 
 
 def main():
@@ -390,6 +472,7 @@ def main():
             sign_key=dict(type="str", no_log=True),
             sign_key_passphrase=dict(type="str", no_log=True),
             referrers=dict(type="bool", default=True),
+            format=dict(type="str", default="keep", choices=list(FORMATS)),
         ),
         supports_check_mode=True,
         mutually_exclusive=[("images", "src"), ("images", "dest"), ("images", "sign_key")],
@@ -419,7 +502,8 @@ def main():
             key = signing.copy_signing_key(params["sign_key"], params["sign_key_passphrase"], dest)
         result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
                             concurrency=params["concurrency"], check_mode=module.check_mode,
-                            referrers=params["referrers"], warn=module.warn)
+                            referrers=params["referrers"], warn=module.warn,
+                            image_format=params["format"])
         if result["changed"] and not module.check_mode:
             locations.save()
         if key is not None:  # sign what was copied, at the destination
@@ -460,14 +544,19 @@ def copy_list(module, registry) -> None:
         result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
                              concurrency=params["concurrency"], check_mode=module.check_mode,
                              referrers=params["referrers"], warn=module.warn,
-                             blob_locations=locations)
+                             blob_locations=locations, image_format=params["format"])
         if result["changed"] and not module.check_mode:
             locations.save()
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):  # a layout's file system
             exc = RegistryError("copying images failed: %s" % exc)
         registry.fail(exc)
-    before = [image.pop("before_digest") for image in result["images"]]
+    before = [image.pop("before_digest", None) for image in result["images"]]
+    if result["failed_images"]:
+        # What was written stays written: the task fails, saying what was copied and what failed.
+        registry.fail(RegistryError("%d of %d images failed: %s" % (
+            len(result["failed_images"]), len(params["images"]),
+            "; ".join(f["msg"] for f in result["failed_images"]))), **result)
     if module._diff:
         result["diff"] = {"before": {i["dest"]: b for i, b in zip(result["images"], before)},
                           "after": {i["dest"]: i["digest"] for i in result["images"]}}

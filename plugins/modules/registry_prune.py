@@ -115,6 +115,10 @@ seealso:
     description: Delete one manifest.
   - module: drc.registry.registry_tags_info
   - module: drc.registry.registry_tag
+  - module: drc.registry.registry_referrers_info
+    description: What refers to an image; a pruned image's referrers are deleted with it.
+  - module: drc.registry.registry_signature_verify
+    description: A kept image's signature still verifies after a prune.
 author:
   - drc.registry maintainers (@drc-registry)
 """

@@ -54,6 +54,11 @@ seealso:
     description: Copies an image with its referrers.
   - module: drc.registry.registry_manifest_info
   - module: drc.registry.registry_tags_info
+  - module: drc.registry.registry_signature_verify
+    description: Verifies the signatures among the referrers (cosign tags and signature referrers).
+  - module: drc.registry.registry_sign
+  - module: drc.registry.registry_prune
+    description: Deletes the referrers of a pruned image with it.
 author:
   - drc.registry maintainers (@drc-registry)
 """

@@ -73,6 +73,9 @@ seealso:
   - module: drc.registry.registry_signature_verify
     description: Verify signatures, then pin the digest.
   - module: drc.registry.registry_copy
+    description: Signs what it copies at the destination (O(drc.registry.registry_copy#module:sign_key)).
+  - module: drc.registry.registry_referrers_info
+    description: Lists the signatures of an image among its referrers.
 author:
   - drc.registry maintainers (@drc-registry)
 """

@@ -95,6 +95,12 @@ seealso:
   - plugin: drc.registry.registry_digest
     plugin_type: lookup
     description: Its O(drc.registry.registry_digest#lookup:verify_keys) option resolves only verified digests.
+  - module: drc.registry.registry_referrers_info
+    description: Lists the referrers in which signatures are found (API, fallback tag, cosign tag).
+  - module: drc.registry.registry_copy
+    description: Copies signatures with the image (O(drc.registry.registry_copy#module:referrers)), so they verify on a mirror.
+  - module: drc.registry.registry_prune
+    description: Deletes an image's signatures with it.
 author:
   - drc.registry maintainers (@drc-registry)
 """

@@ -142,6 +142,17 @@ options:
         requests in flight to each registry at once (1 to 32).
     type: int
     default: 8
+  format:
+    description:
+      - V(keep) copies every image as it is, digests kept.
+      - V(oci) converts Docker-format images to OCI media types, as
+        M(drc.registry.registry_copy)'s O(drc.registry.registry_copy#module:format=oci) does (new
+        digests; each entry of RV(images) has C(source_digest) beside C(digest)). The referrers of a
+        converted image do not follow it.
+    type: str
+    choices: [keep, oci]
+    default: keep
+    version_added: 0.1.0
   blob_cache:
     description:
       - A file remembering, across runs, which repository of each destination registry holds
@@ -221,7 +232,8 @@ RETURN = r"""
 images:
   description:
     - One entry per selected tag, repository by repository, with C(src) and C(dest) (references
-      with the tag), C(digest) (the destination's digest once synced) and C(action), one of C(copied),
+      with the tag), C(digest) (the destination's digest once synced), C(source_digest) (the
+      source's, different with O(format=oci) or platforms) and C(action), one of C(copied),
       C(already present) or C(would copy) (check mode). Copied images carry their blob counts.
   returned: always
   type: list
@@ -313,6 +325,7 @@ def main():
             dest_auth=side_argspec(),
             concurrency=dict(type="int", default=DEFAULT_SYNC_CONCURRENCY),
             blob_cache=dict(type="raw"),
+            format=dict(type="str", default="keep", choices=["keep", "oci"]),
         ),
         supports_check_mode=True,
     )

@@ -101,3 +101,44 @@ def test_a_registry_that_deletes_the_manifest_for_a_tag_gets_the_kept_tags_back(
     assert scripted.tags["keep"] == shared and shared in scripted.blobs
     puts = [r.path for r in scripted.server.requests if r.method == "PUT"]
     assert puts == ["/v2/app/manifests/keep"]
+
+
+def test_api_referrers_of_a_deleted_manifest_are_deleted_with_it():
+    """The referrers API (in-process server, tests/testbed/referrers_server.py): an untagged SBOM of
+    the pruned image and a signature of that SBOM go with it; the kept image's referrer stays."""
+    from tests.testbed.artifacts import SBOM_TYPE, artifact
+    from tests.testbed.referrers_server import ReferrersRegistry
+
+    server = ReferrersRegistry()
+    server.start()
+    try:
+        images = {}
+        for tag in ("old", "keep"):
+            layer = server.put_blob(b"layer of " + tag.encode())
+            config = server.put_blob(json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+                "type": "layers", "diff_ids": []}, "created": "2024-01-01T00:00:00Z"}).encode())
+            images[tag] = server.put_manifest("app", {
+                "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": dict(config, mediaType="application/vnd.oci.image.config.v1+json"),
+                "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")]}, tag=tag)
+
+        def referrer(subject: dict, label: str) -> dict:
+            raw, blobs = artifact(SBOM_TYPE, label.encode(), SBOM_TYPE, subject, label)
+            for data in blobs.values():
+                server.put_blob(data)
+            return server.put_raw("app", raw)
+
+        old_sbom = referrer(images["old"], "old sbom")
+        old_sbom_signature = referrer(old_sbom, "signature of the old sbom")
+        kept_sbom = referrer(images["keep"], "kept sbom")
+        run = run_module("drc.registry.registry_prune",
+                         dict(repository=server.host + "/app", keep={"match": ["^keep$"]}))
+        assert run.rc == 0, run.output
+        deleted = sorted(path for method, path in server.requests if method == "DELETE")
+        assert deleted == sorted("/v2/app/manifests/" + d["digest"] for d in
+                                 (images["old"], old_sbom, old_sbom_signature)), deleted
+        assert ("app", kept_sbom["digest"]) in server.manifests
+        assert ("app", images["keep"]["digest"]) in server.manifests
+        assert {t for (_r, t) in server.tags} == {"keep"}
+    finally:
+        server.stop()

@@ -19,9 +19,10 @@ import pytest
 from tests.integration.ansible_runner import run_playbook
 from tests.integration.conftest import connection, ref
 from tests.testbed.artifacts import SBOM_TYPE, ArtifactPusher, artifact, fallback_tag, push_sbom_and_signature
-from tests.testbed.signed_fixtures import cases, fixtures_dir, seed_signed_fixtures
+from tests.testbed.signed_fixtures import cases, fixtures_dir, seed_signed_fixtures, verdicts
 
 COPY = "drc.registry.registry_copy"
+VERIFY = "drc.registry.registry_signature_verify"
 INFO = "drc.registry.registry_referrers_info"
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -174,7 +175,8 @@ def bed(testbed, tmp_path_factory):
         copy(testbed, src, "bk/multi:attested", dest, "bk/amd64:1", "buildkit_amd64", platforms=["linux/amd64"]),
         copy(testbed, src, "bk/multi:attested", dest, "bk/arm64:1", "buildkit_arm64", platforms=["linux/arm64"]),
     ] + mirror(testbed, src, third, "mirror", mirrored, "mirrored") + mirror(
-        testbed, src, third, "mirror-none", mirrored, "mirrored_none", mirror_images_referrers=False)
+        testbed, src, third, "mirror-none", mirrored, "mirrored_none", mirror_images_referrers=False) + mirror(
+        testbed, src, third, "mirror-all", ["rf/%s:1" % case for case in cases()], "mirrored_all")
     info = [
         {INFO: dict(reference=ref(src, "rf/signed-image:1")), "register": "info_src", "ignore_errors": True},
         {INFO: dict(reference=ref(dest, "rc/signed-image:1"), **auth(testbed, dest)), "register": "info_dest",
@@ -186,7 +188,16 @@ def bed(testbed, tmp_path_factory):
         {INFO: dict(reference=ref(dest, "lay/signed-image:1"), **auth(testbed, dest)),
          "register": "info_from_layout", "ignore_errors": True},
     ]
-    run = run_playbook(first + info, str(work))
+    # issue 27 with 28: the signatures verify on both copies, as skopeo's verdicts say (signed_prefix
+    # registry.example/fx mapped onto the copy's repository prefix)
+    key = os.path.join(fixtures_dir(), "keys", "key-a.pub")
+    verify = [{VERIFY: dict(reference=ref(registry, "%s/%s:1" % (prefix, case)), keys=[key],
+                            signed_prefix="registry.example/fx", prefix="%s/%s" % (registry.host, prefix),
+                            **auth(testbed, registry)),
+               "register": "verify_%s_%s" % (where, case.replace("-", "_")), "ignore_errors": True}
+              for where, registry, prefix in (("copy", dest, "rc"), ("mirror", third, "mirror-all/rf"))
+              for case in cases()]
+    run = run_playbook(first + info + verify, str(work))
     assert "Traceback" not in run.output, run.output
     time.sleep(0.3)
     marks = {r.mode: r.access_log_mark() for r in (dest, third)}
@@ -377,3 +388,21 @@ def test_buildkit_attestations_travel_inside_the_index(testbed, bed):
     arm64 = json.loads(raw(testbed, bed["dest"], "bk/arm64:1"))
     assert buildkit["attestation"] not in [m["digest"] for m in arm64["manifests"]]
     assert len(arm64["manifests"]) == 1
+
+
+@pytest.mark.parametrize("where", ["copy", "mirror"])
+def test_signatures_verify_on_the_copy_as_skopeo_says(bed, where):
+    """After registry_copy and after mirror_images, registry_signature_verify on the destination
+    accepts every fixture case verdicts.json accepts and rejects each it rejects."""
+    expected = {case: verdict["expected"].startswith("accept") for case, verdict in verdicts()["cases"].items()}
+    assert True in expected.values() and False in expected.values()
+    got = {}
+    for case in cases():
+        verified = results(bed, "verify_%s_%s" % (where, case.replace("-", "_")))
+        got[case] = not verified.get("failed")
+        if got[case]:
+            assert verified["digest"] == bed["fixtures"][case]["digest"], (case, verified)
+            assert verified["signatures"], (case, verified)
+        else:
+            assert "Traceback" not in verified.get("msg", ""), (case, verified)
+    assert got == expected

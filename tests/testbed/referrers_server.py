@@ -146,6 +146,15 @@ class ReferrersRegistry(LoopbackServer):
             if subject and self.api:
                 answer["OCI-Subject"] = subject
             return 201, answer, b""
+        if method == "DELETE":  # OCI 1.1: by digest the manifest and its tags, by tag the tag alone
+            if not reference.startswith("sha256:"):
+                if self.tags.pop((repository, reference), None) is None:
+                    return self.error(404, "MANIFEST_UNKNOWN")
+                return 202, {}, b""
+            if self.manifests.pop((repository, reference), None) is None:
+                return self.error(404, "MANIFEST_UNKNOWN")
+            self.tags = {k: d for k, d in self.tags.items() if d != reference or k[0] != repository}
+            return 202, {}, b""
         if method not in ("GET", "HEAD"):
             return self.error(405, "UNSUPPORTED")
         digest = reference if reference.startswith("sha256:") else self.tags.get((repository, reference))

@@ -19,6 +19,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_source
     RegistryBlobSource)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
+from ansible_collections.drc.registry.plugins.module_utils._registry.docker_archive import (
+    TRANSPORT as DOCKER_ARCHIVE, DockerArchiveEnd, parse_docker_archive_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
@@ -28,6 +30,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifests i
     get_manifest, head_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
     LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, write_archive)
+from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry import referrer_copy
@@ -46,22 +49,31 @@ REFERENCE_DIGEST = "vnd.docker.reference.digest"
 ATTESTATION = "attestation-manifest"
 
 
+SUPPORTED_TRANSPORTS = "docker://, oci:, oci-archive:, docker-archive:"
+# skopeo's transports that are not ends here: named as such rather than read as a host name.
+OTHER_TRANSPORTS = ("dir", "docker-daemon", "containers-storage", "ostree", "sif", "tarball")
+
+
 def parse_location(value: str):
-    """What a user wrote for ``src``/``dest``: ("registry", ImageReference) or a layout."""
+    """What a user wrote for ``src``/``dest``: ("registry", ImageReference), a layout or an archive."""
     if not isinstance(value, str) or not value:
-        raise InputError("invalid location %r: give an image reference, oci:PATH[:TAG] or "
-                         "oci-archive:PATH[:TAG]" % (value,))
+        raise InputError("invalid location %r: give an image reference, oci:PATH[:TAG], "
+                         "oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]" % (value,))
     if value.startswith("docker://"):
         return "registry", parse_image_reference(value[len("docker://"):])
-    layout = parse_layout_location(value)
-    if layout is not None:
-        return layout
+    transport = value.partition(":")[0]
+    if transport in OTHER_TRANSPORTS:
+        raise InputError("transport %s: is not supported (supported: %s)" % (transport, SUPPORTED_TRANSPORTS))
+    found = parse_layout_location(value) or parse_docker_archive_location(value)
+    if found is not None:
+        return found
     return "registry", parse_image_reference(value)
 
 
 # -- the two kinds of ends ------------------------------------------------------------------------
 class RegistryEnd:
     kind = "registry"
+    holds_referrers = True
 
     def __init__(self, connection, reference) -> None:
         self.connection = connection
@@ -109,6 +121,9 @@ class RegistryEnd:
         return get_blob_bytes(self.connection, self.repository, descriptor["digest"], MAX_CONFIG_SIZE)
 
     # as a destination
+    def accept(self, source, top: Manifest, planned: list | None) -> None:
+        pass  # a registry holds any manifest
+
     def check_target(self, digest: str) -> None:
         if self.reference.digest and self.reference.digest != digest:
             raise InputError("dest %s names the digest %s, but the copy has the digest %s"
@@ -178,6 +193,7 @@ class RegistryEnd:
 
 class LayoutEnd:
     kind = "layout"
+    holds_referrers = True
 
     def __init__(self, transport: str, path: str, tag: str | None, writing: bool) -> None:
         self.transport = transport
@@ -253,6 +269,9 @@ class LayoutEnd:
         return data
 
     # as a destination
+    def accept(self, source, top: Manifest, planned: list | None) -> None:
+        pass  # a layout holds any manifest
+
     def check_target(self, digest: str) -> None:
         pass
 
@@ -295,6 +314,8 @@ def open_end(location: tuple, connect, writing: bool):
     """An end for a parsed location; ``connect(reference)`` makes a registry connection."""
     if location[0] == "registry":
         return RegistryEnd(connect(location[1]), location[1])
+    if location[0] == DOCKER_ARCHIVE:
+        return DockerArchiveEnd(location[1], location[2], writing)
     return LayoutEnd(location[0], location[1], location[2], writing)
 
 
@@ -404,6 +425,14 @@ def resolve_tops(source, platforms: list | None = None) -> tuple:
     return original, top
 
 
+def destination_digest(source, platforms: list | None, image_format: str = "keep") -> str:
+    """The digest a copy of ``source`` would give the destination (a subset index, a conversion)."""
+    top = resolve_top(source, platforms)
+    if image_format != "oci":
+        return top.digest
+    return to_oci(plan_copy(source, top)[0])[0][-1].digest
+
+
 def plan_copy(source, top: Manifest) -> tuple:
     """(every manifest children first, the top last; the blobs by digest)."""
     ordered: list = []
@@ -451,12 +480,27 @@ def _skipped(source, original: Manifest, top: Manifest) -> list:
             for e in source.referrers(original.digest)]
 
 
+def _skipped_converted(source, converted: dict, subset: Manifest, original: Manifest) -> list:
+    """The referrers of the source manifests that format oci converted: they name the source
+    digest, which the copy does not have."""
+    out = []
+    for old, new in converted.items():
+        if old == subset.digest and subset.digest != original.digest:
+            continue  # a subset index made by this copy: nothing refers to it
+        reason = ("describes %s, which the copy converted to OCI media types as %s; a referrer "
+                  "cannot follow a converted manifest" % (old, new))
+        out += [{"digest": e["digest"], "found_by": e["found_by"], "reason": reason}
+                for e in source.referrers(old)]
+    return out
+
+
 def copy_image(source, dest, platforms: list | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
                concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False,
-               referrers: bool = True, warn=None) -> dict:
+               referrers: bool = True, warn=None, image_format: str = "keep") -> dict:
     """Copy what ``source`` names to ``dest``, with its referrers; returns the module result
     (without ``diff``). ``changed`` says whether anything (image or referrer) was, or would be,
-    written."""
+    written. ``image_format`` ``oci`` converts Docker media types to OCI ones (new manifests, new
+    digests; ``converted`` pairs each source digest with its new one)."""
     warn = warn or (lambda msg: None)
     if source.kind == "registry":
         source.connection.hint_scopes([repository_scope(source.repository)])
@@ -464,25 +508,43 @@ def copy_image(source, dest, platforms: list | None = None, chunk_size: int | No
         # Before the destination's first request, so that one token (pull,push) does it all.
         dest.announce(source)
     original, top = resolve_tops(source, platforms)
+    ordered = blobs = None
+    converted: dict = {}
+    subset = top  # the index of some platforms (or the source's own manifest), before conversion
+    if image_format == "oci":
+        ordered, blobs = plan_copy(source, top)
+        ordered, converted = to_oci(ordered)
+        top = ordered[-1]
     dest.check_target(top.digest)
+    dest.accept(source, top, ordered)
     before = dest.current_digest()
     image_changed = before != top.digest
     result = {"changed": image_changed, "digest": top.digest, "media_type": top.media_type,
-              "before_digest": before, "blobs_uploaded": 0, "blobs_mounted": 0, "blobs_skipped": 0,
-              "bytes_uploaded": 0, "manifests_pushed": 0, "referrers": [], "referrers_copied": 0,
-              "referrers_skipped": []}
+              "source_digest": original.digest, "before_digest": before, "blobs_uploaded": 0,
+              "blobs_mounted": 0, "blobs_skipped": 0, "bytes_uploaded": 0, "manifests_pushed": 0,
+              "referrers": [], "referrers_copied": 0, "referrers_skipped": []}
+    if image_format == "oci":
+        result["converted"] = [{"source_digest": old, "digest": new} for old, new in converted.items()]
     if top.is_index:
         result["platforms"] = [platform_string(c["platform"]) for c in top.children()]
-    ordered = blobs = None
-    if image_changed and not check_mode:
+    if ordered is None and image_changed and not check_mode:
         ordered, blobs = plan_copy(source, top)
     pending: list = []
     if referrers:
         # Read the whole plan before the first write: a hostile listing leaves the destination as it was.
-        items = referrer_copy.plan_referrers(source, _subjects(original, top, ordered), plan_copy, warn)
+        new_digests = set(converted.values())
+        subjects = [d for d in _subjects(original, subset, ordered) if d not in new_digests]
+        items = referrer_copy.plan_referrers(source, subjects, plan_copy, warn)
+        result["referrers_skipped"] = _skipped(source, original, subset) + _skipped_converted(
+            source, converted, subset, original)
+        if not dest.holds_referrers:
+            reason = "%s holds no referrers" % dest.display
+            result["referrers_skipped"] += [{"digest": i["entry"]["digest"], "found_by": i["entry"]["found_by"],
+                                             "reason": reason} for i in items]
+            items = []
         pending, skipped, held = referrer_copy.missing_at(dest, items, warn) if items else ([], [], [])
         result["referrers"] = held
-        result["referrers_skipped"] = _skipped(source, original, top) + skipped
+        result["referrers_skipped"] += skipped
         result["referrers_copied"] = len(pending)
     result["changed"] = image_changed or bool(pending)
     if not result["changed"] or check_mode:

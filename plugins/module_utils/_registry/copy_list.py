@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    LayoutEnd, RegistryEnd, copy_image, parse_location)
+    RegistryEnd, copy_image, open_end, parse_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import push_scopes
@@ -62,7 +62,7 @@ def _end(location: tuple, side: str, connections: SharedConnections, writing: bo
         end = RegistryEnd(connections.get(location[1], side), location[1])
         end.blob_locations = blob_locations if writing else None
         return end
-    return LayoutEnd(location[0], location[1], location[2], writing)
+    return open_end(location, None, writing)
 
 
 def _announce(pairs: list, connections: SharedConnections) -> None:
@@ -82,8 +82,13 @@ def _announce(pairs: list, connections: SharedConnections) -> None:
 
 def copy_images(images: list, connections: SharedConnections, platforms: list | None = None,
                 chunk_size: int | None = None, concurrency: int = 4, check_mode: bool = False,
-                referrers: bool = True, warn=None, blob_locations=None) -> dict:
+                referrers: bool = True, warn=None, blob_locations=None, image_format: str = "keep") -> dict:
     """Copy every ``{src, dest}`` of ``images``; returns the module result.
+
+    Every entry is tried: one that fails does not stop the others. ``images`` has one result per
+    entry, in order, each with ``copied`` (it wrote) and ``failed``; a failed one has ``msg``.
+    ``failed_images`` lists the failures (``index``, ``src``, ``dest``, ``msg``): the caller fails
+    the task when it is not empty, with every result (``changed`` when any entry wrote).
 
     ``concurrency`` bounds the blobs in flight over the whole list: that many images at once, each
     with its share of blob workers. When an OCI layout is involved the copies run one at a time
@@ -94,7 +99,7 @@ def copy_images(images: list, connections: SharedConnections, platforms: list | 
     any_layout = any(location[0] != "registry" for pair in pairs for location in pair)
     workers = 1 if any_layout else max(1, min(concurrency, len(pairs)))
     options = {"concurrency": max(1, concurrency // workers), "check_mode": check_mode,
-               "referrers": referrers, "warn": warn}
+               "referrers": referrers, "warn": warn, "image_format": image_format}
     if chunk_size is not None:
         options["chunk_size"] = chunk_size
 
@@ -105,22 +110,29 @@ def copy_images(images: list, connections: SharedConnections, platforms: list | 
             ends.append(_end(src, "src", connections, False))
             ends.append(_end(dest, "dest", connections, True, blob_locations))
             outcome = copy_image(ends[0], ends[1], platforms, **options)
-        except RegistryError as exc:
-            raise RegistryError("images[%d] (%s -> %s): %s" % (index, images[index]["src"], images[index]["dest"], exc),
-                                method=exc.method, url=exc.url, status=exc.status, errors=exc.errors)
+        except (RegistryError, OSError) as exc:
+            failure = {"index": index, "src": images[index]["src"], "dest": images[index]["dest"],
+                       "failed": True, "copied": False, "changed": False,
+                       "msg": "images[%d] (%s -> %s): %s" % (
+                           index, images[index]["src"], images[index]["dest"], exc)}
+            if isinstance(exc, RegistryError):
+                failure.update(exc.details)
+            return failure
         finally:
             for end in ends:
                 end.close()
-        outcome.update(src=ends[0].display, dest=ends[1].display)
+        outcome.update(src=ends[0].display, dest=ends[1].display, failed=False, copied=outcome["changed"])
         return outcome
 
-    results = []
+    results, failed = [], []
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         for outcome in pool.map(one, range(len(pairs))):
             results.append(outcome)
+            if outcome["failed"]:
+                failed.append({k: outcome[k] for k in ("index", "src", "dest", "msg")})
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    totals = {name: sum(r[name] for r in results) for name in COUNTS}
+    totals = {name: sum(r.get(name, 0) for r in results) for name in COUNTS}
     return dict(changed=any(r["changed"] for r in results), images=results,
-                copied=sum(1 for r in results if r["changed"]), **totals)
+                copied=sum(1 for r in results if r["changed"]), failed_images=failed, **totals)

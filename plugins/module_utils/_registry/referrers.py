@@ -202,6 +202,14 @@ class RegistryReferrers:
         _check_count(found, "%s@%s" % (self.repository, digest))
         return found
 
+    def api_referrers(self, digest: str) -> list:
+        """Only what the referrers API lists ([] once the registry has said it has no API): for a
+        caller that already reads the tags itself (retention.py)."""
+        validate_digest(digest)
+        if self.api is False:
+            return []
+        return keep(self._from_api(digest, None), None)
+
     def _from_api(self, digest: str, artifact_type: str | None) -> list:
         path = "/v2/%s/referrers/%s" % (self.repository, digest)
         if artifact_type:
@@ -247,6 +255,10 @@ class RegistryReferrers:
         entries = [entry_from_descriptor(d, "fallback_tag", where) for d in index.entries()]
         _check_count(entries, where)
         return entries
+
+    def remember(self, manifest: Manifest) -> None:
+        """A referrer the caller has already read (verified by get_manifest): not read again."""
+        self._manifests[manifest.digest] = manifest
 
     def referrer_manifest(self, entry: dict) -> Manifest:
         manifest = self._manifests.get(entry["digest"])

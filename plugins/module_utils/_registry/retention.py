@@ -3,7 +3,8 @@
 creation times), plan with retention_plan, check the invariants, then delete by digest.
 
 Requests all go to the one registry of the repository, on one connection: the tag list (bounded
-by tags.py), a HEAD per tag, a GET per manifest (4 MiB each, verified by digest, at most
+by tags.py), a HEAD per tag, the referrers API per manifest (referrers.py: bounded pages, asked
+once if the registry has no API), a GET per manifest (4 MiB each, verified by digest, at most
 MAX_MANIFESTS), a GET per image config when a rule needs creation times (MAX_CONFIG_SIZE each),
 then the DELETEs (and, for a fallback index still listing kept referrers, one PUT).
 """
@@ -22,6 +23,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, put_manifest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import RegistryReferrers
 from ansible_collections.drc.registry.plugins.module_utils._registry.retention_plan import (
     InvariantViolation, RepositoryGraph, check_invariants, plan_prune)
 from ansible_collections.drc.registry.plugins.module_utils._registry.retention_rules import (
@@ -140,14 +142,13 @@ class RepositoryReader:
         return out
 
 
-def find_referrers(reader: RepositoryReader, tags: dict, subject: str) -> tuple:
+def find_referrers(reader: RepositoryReader, tags: dict, subject: str, api=None) -> tuple:
     """The referrers of one manifest: (referrer digests, fallback (tag, index digest, listed) or None).
 
-    Found today from the tag list we already hold: cosign's ``sha256-<hex>.sig/.att/.sbom`` tags
-    and the entries of the OCI fallback tag index ``sha256-<hex>``. The referrers API (OCI 1.1,
-    ``GET /v2/<name>/referrers/<digest>``, referrers.py of issue 27) plugs in here: when the
-    registry answers it, its descriptors join the list (and their manifests are fetched like the
-    fallback index's entries).
+    From the tag list we already hold: cosign's ``sha256-<hex>.sig/.att/.sbom`` tags and the
+    entries of the OCI fallback tag index ``sha256-<hex>``; and, with ``api`` (a
+    referrers.RegistryReferrers), what the OCI 1.1 referrers API lists
+    (``GET /v2/<name>/referrers/<digest>``; nothing once the registry has said it has no API).
     """
     algorithm, hexpart = subject.split(":", 1)
     prefix = "%s-%s" % (algorithm, hexpart)
@@ -162,6 +163,8 @@ def find_referrers(reader: RepositoryReader, tags: dict, subject: str) -> tuple:
         listed = [e["digest"] for e in index.entries()] if index is not None and index.is_index else []
         fallback = (prefix, index_digest, listed)
         found.extend(d for d in listed if d not in found)
+    if api is not None:
+        found.extend(e["digest"] for e in api.api_referrers(subject) if e["digest"] not in found)
     return found, fallback
 
 
@@ -169,16 +172,29 @@ def read_graph(reader: RepositoryReader) -> RepositoryGraph:
     tags = reader.tags()
     reader.fetch_manifests(tags)
     graph = RepositoryGraph(tags=tags)
-    for digest, manifest in reader.manifests.items():
-        if manifest is None:
-            continue
+    api = RegistryReferrers(reader.connection, reader.repository)
+    pending = [d for d, m in reader.manifests.items() if m is not None]
+    seen = set(pending)
+    while pending:  # API referrers are untagged: fetched here, then their own referrers asked for
+        digest = pending.pop(0)
+        manifest = reader.manifests[digest]
         if manifest.is_index:
             graph.children[digest] = reader.children(digest)
-        referrers, fallback = find_referrers(reader, tags, digest)
+        referrers, fallback = find_referrers(reader, tags, digest, api)
         if referrers:
             graph.referrers[digest] = referrers
         if fallback:
             graph.fallback[digest] = fallback
+        unread = [d for d in referrers if d not in reader.manifests]
+        if len(reader.manifests) + len(unread) > MAX_MANIFESTS:
+            raise RegistryError("repository %s holds more than %d manifests reachable from its "
+                                "tags and referrers; not pruning it" % (reader.repository, MAX_MANIFESTS))
+        for ref_digest, ref_manifest in zip(unread, _pool_map(reader._get, unread, reader.concurrency)):
+            reader.manifests[ref_digest] = ref_manifest
+        for ref_digest in referrers:
+            if ref_digest not in seen and reader.manifests.get(ref_digest) is not None:
+                seen.add(ref_digest)
+                pending.append(ref_digest)
     # the fallback index's own entries are referrers, not children: they live and die with the subject
     for _tag, index_digest, _listed in graph.fallback.values():
         graph.children.pop(index_digest, None)

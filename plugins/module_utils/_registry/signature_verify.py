@@ -3,12 +3,15 @@
 digest for an accepted identity. Used by registry_signature_verify and the registry_digest lookup.
 
 Requests, all to the image's own registry and repository: the digest (HEAD, or the GET of an index
-with a platform), the ``.sig`` manifest (at most 4 MiB and MAX_SIGNATURE_LAYERS layers) and each
+with a platform), the referrers listing of referrers.py (the referrers API, one tag listing, the
+fallback tag index), each signature manifest — cosign's ``.sig`` tag or a signature referrer — (at
+most MAX_SIGNATURE_MANIFESTS, each 4 MiB and MAX_SIGNATURE_LAYERS layers) and each
 signature layer's payload blob (at most 64 KiB, verified against its digest before it is used).
 """
 
 from __future__ import annotations
 
+from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry import signing_keys
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -16,8 +19,10 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
+    RegistryReferrers, entry_from_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
-    MAX_PAYLOAD, MAX_SIGNATURE_LAYERS, PayloadError, check_signature, identity_of,
+    MAX_PAYLOAD, MAX_SIGNATURE_LAYERS, SIGNATURE_ARTIFACT_TYPE, SIMPLESIGNING_TYPE, PayloadError, check_signature, identity_of,
     identity_problem, layer_problem, parse_identity, shown_identity, signature_tag)
 
 
@@ -35,20 +40,68 @@ class SignatureError(RegistryError):
         return out
 
 
+MAX_SIGNATURE_MANIFESTS = 64  # per digest, all places together (each at most 4 MiB)
+
+
+def is_signature_entry(entry: dict) -> bool:
+    """A referrer that may hold simple-signing layers: cosign's ``.sig`` tag, or a referrer (API or
+    fallback tag) whose artifact type is cosign's signature type or the simple-signing payload
+    type, or an image manifest with no artifact type (read to see whether its layers are
+    simple-signing payloads). ``.att``/``.sbom`` tags and other artifact types are not signatures."""
+    if entry["found_by"] == "cosign_tag":
+        return entry.get("tag", "").endswith(".sig")
+    if entry.get("media_type") not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
+        return False
+    return entry.get("artifact_type") in (SIGNATURE_ARTIFACT_TYPE, SIMPLESIGNING_TYPE, None)
+
+
+def has_signature_layers(manifest) -> bool:
+    layers = manifest.body.get("layers")
+    return isinstance(layers, list) and any(
+        isinstance(layer, dict) and layer.get("mediaType") == SIMPLESIGNING_TYPE for layer in layers)
+
+
 def find_signature_manifests(connection, reference, digest: str) -> list:
     """Where the signatures of ``digest`` are: [(location, source, Manifest)].
 
-    Today cosign's tag ``sha256-<hex>.sig`` in the image's repository; referrers with a signature
-    artifact type join here once the referrers lister (referrers.py) is in place.
+    Found through the referrers lister (referrers.py): cosign's tag ``sha256-<hex>.sig``, and
+    OCI 1.1 referrers (the referrers API, else the fallback tag index) with a signature artifact
+    type or simple-signing layers. Bounded by the lister's (pages, entries) and here by
+    MAX_SIGNATURE_MANIFESTS; each manifest is at most 4 MiB and verified by its digest.
     """
-    tag = signature_tag(digest)
-    try:
-        manifest = get_manifest(connection, reference.repository, tag)
-    except RegistryError as exc:
-        if is_not_found(exc):
-            return []
-        raise
-    return [("%s:%s" % (reference.full_name, tag), "cosign_tag", manifest)]
+    lister = RegistryReferrers(connection, reference.repository)
+    entries, seen = [], set()
+    for entry in lister.referrers(digest):
+        if is_signature_entry(entry) and entry["digest"] not in seen:  # once, where first found
+            seen.add(entry["digest"])
+            entries.append(entry)
+    if len(entries) > MAX_SIGNATURE_MANIFESTS:
+        raise RegistryError("%s (%s) has %d signature manifests, more than the %d allowed: refusing "
+                            "to read them" % (reference.string, digest, len(entries),
+                                              MAX_SIGNATURE_MANIFESTS))
+    if not any(entry["found_by"] == "cosign_tag" for entry in entries):
+        # a tag listing that does not show the .sig tag (refused, paged oddly, or a registry whose
+        # listing lags) is not proof there is none: asked for directly, as cosign does
+        tag = signature_tag(digest)
+        try:
+            manifest = get_manifest(connection, reference.repository, tag)
+        except RegistryError as exc:
+            if not is_not_found(exc):
+                raise
+        else:
+            entries.insert(0, dict(entry_from_manifest(manifest, "cosign_tag", tag)))
+            lister.remember(manifest)
+    found = []
+    for entry in entries:
+        manifest = lister.referrer_manifest(entry)
+        if entry["found_by"] == "cosign_tag":
+            location = "%s:%s" % (reference.full_name, entry["tag"])
+        else:
+            if not has_signature_layers(manifest):
+                continue  # an artifact without simple-signing payloads: not a signature
+            location = "%s@%s" % (reference.full_name, entry["digest"])
+        found.append((location, entry["found_by"], manifest))
+    return found
 
 
 def signature_layers(manifest, location: str) -> list:
@@ -111,7 +164,7 @@ def verify_digest(connection, reference, digest: str, keys: list, rule: dict) ->
     image = identity_of(reference)
     found = find_signature_manifests(connection, reference, digest)
     if not found:
-        raise SignatureError("%s (%s) is not signed: no signatures exist (no tag %s)"
+        raise SignatureError("%s (%s) is not signed: no signatures exist (no tag %s, no signature referrer)"
                              % (reference.string, digest, signature_tag(digest)))
     payloads = PayloadCache(connection, reference.repository)
     verified, problems = [], []

@@ -93,12 +93,14 @@ def sign_digest(connection, reference, digest: str, private_key, identity: str, 
     found = find_signature_manifests(connection, reference, digest)
     old_body = None
     location = "%s:%s" % (reference.full_name, tag)
-    if found:
-        location, _source, manifest = found[0]
+    payloads, public_key = PayloadCache(connection, repository), signing_keys.public_key_of(private_key)
+    for where, _source, manifest in found:  # a signature stored as a referrer counts too
+        if _already_signed(signature_layers(manifest, where), payloads, public_key, digest, identity):
+            return {"digest": digest, "location": where, "changed": False}
+    at_tag = [item for item in found if item[1] == "cosign_tag"]  # the manifest we extend
+    if at_tag:
+        location, _source, manifest = at_tag[0]
         layers = signature_layers(manifest, location)
-        if _already_signed(layers, PayloadCache(connection, repository),
-                           signing_keys.public_key_of(private_key), digest, identity):
-            return {"digest": digest, "location": location, "changed": False}
         if len(layers) >= MAX_SIGNATURE_LAYERS:
             raise InputError("the signature manifest %s already has %d layers, the most allowed"
                              % (location, len(layers)))

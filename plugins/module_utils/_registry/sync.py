@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    MAX_CONFIG_SIZE, RegistryEnd, copy_image, resolve_top)
+    MAX_CONFIG_SIZE, RegistryEnd, copy_image, destination_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -156,8 +156,9 @@ class SyncRun:
 
     def __init__(self, jobs: list, src_connection, dest_connection, locations=None,
                  concurrency: int = DEFAULT_SYNC_CONCURRENCY, check_mode: bool = False,
-                 diff: bool = False) -> None:
+                 diff: bool = False, image_format: str = "keep") -> None:
         self.jobs = jobs
+        self.image_format = image_format
         self.src = src_connection
         self.dest = dest_connection
         self.locations = locations
@@ -235,8 +236,9 @@ class SyncRun:
         digest = manifest_digest(self.src, job.src.repository, tag)["digest"]
         source = RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
         before = dest_end.current_digest()
-        target = resolve_top(source, job.platforms).digest if job.platforms else digest
-        result = {"src": src_name.string, "dest": dest_end.display, "digest": target}
+        converting = job.platforms or self.image_format != "keep"
+        target = destination_digest(source, job.platforms, self.image_format) if converting else digest
+        result = {"src": src_name.string, "dest": dest_end.display, "digest": target, "source_digest": digest}
         if before == target:
             return dict(result, action=PRESENT)
         if self.check_mode:
@@ -244,7 +246,8 @@ class SyncRun:
         dest_end.known_before = before
         dest_end.new_repository = before is None and self._repository_is_new(job)
         copied = copy_image(source, dest_end, job.platforms,
-                            concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)))
+                            concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
+                            image_format=self.image_format)
         result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
 

@@ -36,7 +36,7 @@ def run_sync_task(params: dict, log, warn, keep, check_mode: bool = False, diff:
     cache_path = cache_path_option(params.get("blob_cache"))
     locations = BlobLocations(cache_path, warn=warn)
     result = SyncRun(jobs, connections[0], connections[1], locations, concurrency,
-                     check_mode=check_mode, diff=diff).run()
+                     check_mode=check_mode, diff=diff, image_format=params.get("format") or "keep").run()
     throttled = {t.registry: t.report() for t in throttles.values() if t.rate_limited}
     if throttled:
         result["throttled"] = throttled

@@ -353,6 +353,8 @@ class Transport:
             return response
 
     def _follow(self, method: str, url: str, headers: dict, credential_url: str, stream: bool, data):
+        # hosts.py imports this module: its rule is imported here, when a request is sent.
+        from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import target_refusal
         first_url = url
         trusted = origin(credential_url)
         addressed = origin(url)
@@ -376,6 +378,12 @@ class Transport:
             release(response)
             seen.add(url)
             target = redirect_target(url, response.headers.get("Location"))
+            refusal = target_refusal(first_url, target, "the redirect target")
+            if refusal:
+                # The realm rule (hosts.py) for every hop: a public registry may not send us inside.
+                raise RegistryError("refusing a redirect of %s %s to %s: %s" % (
+                    method, redact_url(first_url), redact_url(target), refusal),
+                    method=method, url=first_url)
             if target in seen:
                 raise RegistryError("%s %s failed: redirect loop back to %s" % (
                     method, redact_url(url), redact_url(target)), method=method, url=url)
