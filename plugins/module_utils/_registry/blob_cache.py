@@ -56,9 +56,9 @@ def cache_path_option(value) -> str | None:
 
 
 def _valid(registry, digest, repository) -> bool:
-    return (isinstance(registry, str) and isinstance(digest, str) and isinstance(repository, str)
-            and registry.startswith(("http://", "https://")) and digest_problem(digest) is None
-            and len(repository) <= 255 and PATH_RE.fullmatch(repository) is not None)
+    return (isinstance(registry, str) and isinstance(digest, str) and isinstance(repository, str) and
+            registry.startswith(("http://", "https://")) and digest_problem(digest) is None and
+            len(repository) <= 255 and PATH_RE.fullmatch(repository) is not None)
 
 
 def read_entries(path: str) -> dict:
