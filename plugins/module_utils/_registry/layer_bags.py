@@ -14,8 +14,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry import medi
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     digest_problem, sha256_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import MAX_MANIFEST_SIZE
-from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
-    MAX_SIGNATURE_LAYERS)
+
+MAX_SIGNATURE_LAYERS = 256  # layers of one signature manifest; signatures.py reads the same bound
 
 
 def config_blob(layers: list) -> bytes:

@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import digest_problem
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import MAX_SIGNATURE_LAYERS  # noqa: F401 (re-exported)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, ImageReference, parse_image_reference)
 
@@ -26,7 +27,6 @@ SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 PAYLOAD_TYPE = "cosign container image signature"
 MAX_PAYLOAD = 64 * 1024
-MAX_SIGNATURE_LAYERS = 256
 MAX_SIGNATURE_TEXT = 16 * 1024  # base64 of the largest signature (RSA 8192 is 1 KiB) with room
 
 IDENTITY_RULES = ("match_repo_digest_or_exact", "match_exact", "match_repository", "any")
