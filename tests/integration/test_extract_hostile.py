@@ -163,8 +163,8 @@ def hostile(testbed, tmp_path_factory):
         tasks.append({MODULE: dict(reference=ref(registry, image), paths=paths, dest=dest),
                       "register": tag.replace("-", "_"), "ignore_errors": True})
         if tag == "zstd-missing":
-            tasks[-1]["environment"] = {"PYTHONPATH": "%s%s{{ lookup('ansible.builtin.env', 'PYTHONPATH') }}"
-                                                      % (hidden.parent, os.pathsep)}
+            path = "%s%s{{ lookup('ansible.builtin.env', 'PYTHONPATH') }}" % (hidden.parent, os.pathsep)
+            tasks[-1]["environment"] = {"PYTHONPATH": path}
     dests["paths-dotdot"] = str(work / "dests" / "paths-dotdot" / "dest")
     os.makedirs(os.path.dirname(dests["paths-dotdot"]))
     prefill(dests["paths-dotdot"])
