@@ -440,8 +440,8 @@ referrers_skipped:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec, connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec, connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_cache import (
     BlobLocations, cache_path_option)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
@@ -450,7 +450,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
     SharedConnections, copy_images, parse_pairs)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import FORMATS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.drc.registry.plugins.module_utils._registry import files
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import downloads as files
 
 
 def test_write_back_is_started_every_step_and_content_is_unchanged(tmp_path, monkeypatch):

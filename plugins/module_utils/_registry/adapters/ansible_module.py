@@ -8,7 +8,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
     HAS_REQUESTS, REQUESTS_IMPORT_ERROR)

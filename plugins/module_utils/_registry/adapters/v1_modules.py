@@ -15,7 +15,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     check_connection_options, connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_index, parse_repository)
@@ -25,7 +25,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selecti
 if TYPE_CHECKING:
     from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import V1Connection
 
-# v1.py and files.py are imported where a v1 registry is actually used: a module run that only
+# v1.py and downloads.py are imported where a v1 registry is actually used: a module run that only
 # meets a v2 registry (nearly every run) neither compiles nor executes them.
 
 API_VERSION_OPTION = dict(type="str", choices=["auto", "v2", "v1"], default="auto")
@@ -120,7 +120,7 @@ class _Discard:
 
 def blob_fetch(module, registry_module, source: str) -> dict:
     """registry_blob_fetch on v1: a layer by image id, verified when the registry says how."""
-    from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
+    from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.downloads import (
         blob_destination, download_to_temp, file_digest)
     from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import validate_image_id
     params = module.params

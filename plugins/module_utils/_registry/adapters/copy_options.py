@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     CONNECTION_ARGSPEC)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
     MAX_CHUNK_SIZE, MIN_CHUNK_SIZE)
