@@ -201,6 +201,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifest im
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
+from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
 def main():
@@ -225,7 +226,7 @@ def main():
         connection = registry.connect(reference)
         legacy = v1_modules.select(module, reference, connection)
         if legacy:
-            registry.exit(**v1_modules.manifest_info(legacy, reference, params, module.warn))
+            registry.exit(**v1_results.manifest_info(legacy, reference, params, module.warn))
         result = describe_image(connection, reference, platform, params["config"],
                                 warn=module.warn)
     except RegistryError as exc:

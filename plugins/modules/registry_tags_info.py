@@ -143,6 +143,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.reference i
 from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
     compile_match, select_tags)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
+from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
 def main():
@@ -166,7 +167,7 @@ def main():
         connection = registry.connect(reference)
         legacy = v1_modules.select(module, reference, connection)
         if legacy:
-            registry.exit(**v1_modules.tags_info(legacy, reference, params))
+            registry.exit(**v1_results.tags_info(legacy, reference, params))
         exists = True
         try:
             tags = list_tags(connection, reference.repository, params["page_size"])

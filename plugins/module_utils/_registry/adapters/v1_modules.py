@@ -12,15 +12,12 @@ from typing import TYPE_CHECKING
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions)
-from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
-    check_connection_options, connection_options)
+    check_connection_options, connection_options, host_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_index, parse_repository)
-from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
-    compile_match, select_tags)
 
 if TYPE_CHECKING:
     from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import V1Connection
@@ -87,30 +84,6 @@ def select(module, reference, connection) -> V1Connection | None:
         return legacy
 
 
-def tags_info(connection: V1Connection, reference, params: dict) -> dict:
-    tag_ids = connection.tags(reference.repository)
-    tags = select_tags(list(tag_ids), compile_match(params.get("match")), params.get("sort") or "none")
-    return dict(changed=False, tags=tags, tag_ids={tag: tag_ids[tag] for tag in tags},
-                repository=reference.full_name, registry=connection.index_url, api_version="v1")
-
-
-def manifest_info(connection: V1Connection, reference, params: dict, warn) -> dict:
-    if reference.digest:
-        raise InputError("reference %s: the v1 API has no manifests or digests; name a tag"
-                         % reference.string)
-    for option in ("platform", "config"):
-        if params.get(option):
-            warn("%s is ignored on the v1 API: a v1 image has one platform, and its JSON "
-                 "(image_json) is its configuration" % option)
-    repository = reference.repository
-    image_id = connection.tag(repository, reference.tag)
-    ancestry = connection.ancestry(repository, image_id)
-    image_json, _checksum, _size = connection.image_json(repository, image_id)
-    return dict(changed=False, reference=reference.string, repository=reference.full_name,
-                image_id=image_id, ancestry=ancestry, image_json=image_json,
-                registry=connection.index_url, api_version="v1")
-
-
 class _Discard:
     """A file object that only counts: hashing a layer in check mode writes nothing."""
 
@@ -121,7 +94,9 @@ class _Discard:
 def blob_fetch(module, registry_module, source: str) -> dict:
     """registry_blob_fetch on v1: a layer by image id, verified when the registry says how."""
     from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.downloads import (
-        blob_destination, download_to_temp, file_digest)
+        blob_destination, file_digest)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.atomic_write import (
+        write_beside)
     from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import validate_image_id
     params = module.params
     image_id = params.get("image_id")
@@ -157,15 +132,19 @@ def blob_fetch(module, registry_module, source: str) -> dict:
             result.update(changed=got["checksum"] != before, size=got["size"],
                           checksum=got["checksum"], verified=got["verified"])
     else:
-        got: dict = {}
-        temp = download_to_temp(directory, lambda out: got.update(
-            connection.fetch_layer(repository, image_id, out, checksum, size)))
-        result.update(size=got["size"], checksum=got["checksum"], verified=got["verified"])
-        if got["checksum"] == before:
-            os.unlink(temp)
-        else:
-            module.atomic_move(temp, dest)
-            result["changed"] = True
+        fetched: dict = {}
+
+        def fetch(out) -> None:
+            fetched.update(connection.fetch_layer(repository, image_id, out, checksum, size))
+
+        def move(temp: str, dest: str) -> None:
+            if fetched["checksum"] != before:  # the same content: the temp file is removed instead
+                module.atomic_move(temp, dest)
+                result["changed"] = True
+
+        write_beside(dest, fetch, move=move)
+        result.update(size=fetched["size"], checksum=fetched["checksum"],
+                      verified=fetched["verified"])
     diff["after"] = dict(checksum=result["checksum"], size=result["size"])
     if os.path.exists(dest):
         file_args = module.load_file_common_arguments(params, path=dest)
@@ -188,15 +167,9 @@ def search_info(module) -> dict:
         raise InputError("limit must be between 1 and %d, got %d" % (MAX_SEARCH_LIMIT, limit))
     index = parse_index(params["registry"])
     check_connection_options(params)
-    credentials = resolve(index["name"], None, username=params.get("username"),
-                          password=params.get("password"),
-                          identity_token=params.get("identity_token"), auths=params.get("auths"))
-    options = ConnectionOptions(
-        registry=index["name"], scheme=index["scheme"], scheme_written="://" in params["registry"],
-        credentials=credentials, validate_certs=params.get("validate_certs", True),
-        ca_path=params.get("ca_path"), client_cert=params.get("client_cert"),
-        client_key=params.get("client_key"), timeout=params.get("timeout") or 30.0,
-        retries=3 if params.get("retries") is None else params["retries"], proxy=params.get("proxy"))
+    # The v1 index takes no bearer token: the credentials are looked up as if none were given.
+    options = host_options(index["name"], index["scheme"], "://" in params["registry"],
+                           dict(params, bearer_token=None))
     connection = _connect(module, options, index)
     try:
         results = connection.search(query, limit)
