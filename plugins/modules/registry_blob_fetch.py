@@ -134,8 +134,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.downloads import (
     blob_destination, write_verified_file)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    parse_repository, validate_digest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
 
 

@@ -18,7 +18,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
     RegistryReferrers, entry_from_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
@@ -191,7 +191,7 @@ def verify_image(connection, reference, keys: list, rule: dict, platform: dict |
     repository = reference.repository
     result: dict = {"reference": reference.string}
     if platform is None:
-        digest = (validate_digest(reference.digest) if reference.by_digest
+        digest = (validate_digest(reference.digest) if reference.digest
                   else manifest_digest(connection, repository, reference.api_reference)["digest"])
     else:
         manifest = get_manifest(connection, repository, reference.api_reference)
