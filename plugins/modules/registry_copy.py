@@ -446,8 +446,6 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_cache 
     BlobLocations, cache_path_option)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     DEFAULT_CONCURRENCY, copy_image, open_end, parse_location)
-from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
-    RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
     SharedConnections, copy_images, parse_pairs)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
@@ -530,12 +528,7 @@ def copy_list(module, registry) -> None:
     def make_options(reference, side):
         return connection_options(reference, side_options(params, params[side + "_auth"]))
 
-    def connect(options):
-        connection = RegistryConnection(options, log=module.debug, warn=module.warn)
-        registry.connections.append(connection)  # closed by registry.exit / registry.fail
-        return connection
-
-    connections = SharedConnections(make_options, connect)
+    connections = SharedConnections(make_options, registry.open)  # closed by exit / fail
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
         check_task_credentials(params, [(side, location) for pair in parse_pairs(params["images"])

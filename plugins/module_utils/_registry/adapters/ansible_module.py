@@ -25,9 +25,11 @@ class RegistryModule:
 
     def connect(self, reference, options: dict | None = None):
         """A RegistryConnection to the registry of ``reference`` (options default to the task's)."""
-        connection = RegistryConnection(
-            connection_options(reference, self.module.params if options is None else options),
-            log=self.module.debug, warn=self.module.warn)
+        return self.open(connection_options(reference, self.module.params if options is None else options))
+
+    def open(self, options):
+        """A RegistryConnection from ``ConnectionOptions`` already made, closed with the others."""
+        connection = RegistryConnection(options, log=self.module.debug, warn=self.module.warn)
         self.connections.append(connection)
         return connection
 
