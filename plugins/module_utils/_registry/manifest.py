@@ -119,7 +119,7 @@ def parse_platform(value: str, os_version: str | None = None) -> dict:
 def _as_dict(platform: platforms.Platform, fill_variant: bool) -> dict:
     shown = platforms.display(platform)
     if not fill_variant:
-        shown["variant"] = platforms.normalize(platform).variant or None
+        shown["variant"] = platforms.normalise(platform).variant or None
     return shown
 
 

@@ -72,7 +72,7 @@ def _split_scheme(value: str, what: str = "image reference") -> tuple[str | None
     return scheme, rest
 
 
-def parse_index(index: str) -> dict:
+def parse_registry_host(index: str) -> dict:
     """Parse a registry index such as ``docker.io``, ``https://myreg:5000`` or ``localhost:5000``."""
     if not isinstance(index, str) or not index:
         raise InvalidReference("invalid registry index %r: it must be a non-empty string" % (index,))
@@ -117,20 +117,20 @@ def _split_name(value: str, name: str, scheme: str | None, default_index: str | 
             # Docker would read this name as a Docker Hub repository: the normalised string could
             # not name the same registry again.
             raise _fail(value, "registry host %r must contain a '.' or a ':port', or be localhost" % first)
-        index = parse_index(scheme + "://" + first)
+        index = parse_registry_host(scheme + "://" + first)
         return index, rest
     if sep and _is_domain(first):
         if not DOMAIN_RE.fullmatch(first):
             raise _fail(value, "registry host %r is not a valid host name with an optional :port" % first)
-        return parse_index(first), rest
+        return parse_registry_host(first), rest
     return parse_default_index(default_index), name
 
 
 def parse_default_index(default_index: str | None) -> dict:
     """The registry of names that write none; it must read as a host, or familiar names would not."""
     if default_index is None:
-        return parse_index(DEFAULT_INDEX)
-    index = parse_index(default_index)
+        return parse_registry_host(DEFAULT_INDEX)
+    index = parse_registry_host(default_index)
     if not _is_domain(index["name"]):
         # "myreg/app" names docker.io/myreg/app: a name on this registry could not be written.
         raise InvalidReference("invalid registry index %r: %r must contain a '.' or a ':port', or be "

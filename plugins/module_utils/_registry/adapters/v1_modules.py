@@ -17,7 +17,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     check_connection_options, connection_options, host_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    parse_index, parse_repository)
+    parse_registry_host, parse_repository)
 
 if TYPE_CHECKING:
     from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import V1Connection
@@ -165,7 +165,7 @@ def search_info(module) -> dict:
         raise InputError("query must not be empty")
     if limit < 1 or limit > MAX_SEARCH_LIMIT:
         raise InputError("limit must be between 1 and %d, got %d" % (MAX_SEARCH_LIMIT, limit))
-    index = parse_index(params["registry"])
+    index = parse_registry_host(params["registry"])
     check_connection_options(params)
     # The v1 index takes no bearer token: the credentials are looked up as if none were given.
     options = host_options(index["name"], index["scheme"], "://" in params["registry"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    InvalidReference, parse_index, parse_reference, parse_repository)
+    InvalidReference, parse_registry_host, parse_reference, parse_repository)
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     InvalidDigest, validate_digest)
 
@@ -165,7 +165,7 @@ def test_scheme_and_registry_url(value, scheme, url):
                                    "https://myreg:5000\n", "reg.example.com\n/"])
 def test_bad_index(value):
     with pytest.raises(InvalidReference):
-        parse_index(value)
+        parse_registry_host(value)
 
 
 @pytest.mark.parametrize("default_index", ["myreg", "https://myreg", "http://registry"])
