@@ -13,7 +13,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.op
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
     MAX_CHUNK_SIZE, MIN_CHUNK_SIZE)
 
-# The keys a side may override (keep in step with the modules' documentation of src_auth).
+# The keys a side may override (keep in step with plugins/doc_fragments/registry.py, SIDES).
 SIDE_KEYS = ("username", "password", "identity_token", "validate_certs", "ca_path", "client_cert",
              "client_key", "timeout", "retries")
 CREDENTIAL_KEYS = ("username", "password", "identity_token")
