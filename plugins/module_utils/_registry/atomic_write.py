@@ -113,19 +113,20 @@ def write_beside(dest: str, write, part: str | None = None, move=replace, regist
     synced and moved over ``dest`` with ``move(part, dest)``; returns what ``write`` returned.
 
     ``part``: a part file that may hold an earlier killed run's bytes (opened locked and not
-    truncated, so that ``write`` can resume from its end; other stale parts of ``dest`` removed);
-    without it, a fresh temporary name. ``register(path)`` is told the file first (Ansible's
+    truncated, so that ``write`` can resume from its end); without it, a fresh temporary name,
+    locked too. Parts of ``dest`` that killed runs left (no lock held on them) are removed. ``register(path)`` is told the file first (Ansible's
     cleanup list). ``move`` may leave the file where it is (the content was already there): it is
     removed then, as it is on any failure.
     """
     if part is None:
         directory, name = os.path.split(os.path.abspath(dest))
         fd, part = tempfile.mkstemp(prefix=".%s." % name, suffix=PART_SUFFIX, dir=directory)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: in use, not stale
         handle = WriteBehindFile(io.FileIO(fd, "r+"))
     else:
         handle = open_part(part)
-        remove_stale_parts(dest, keep=part)
     try:
+        remove_stale_parts(dest, keep=part)
         if register is not None:
             register(part)  # removed however the run ends, unless moved into place
         try:
