@@ -5,9 +5,14 @@ these)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
     compile_match, select_tags)
+
+if TYPE_CHECKING:
+    from ansible_collections.drc.registry.plugins.module_utils._registry.v1 import V1Connection
 
 
 def tags_info(connection: V1Connection, reference, params: dict) -> dict:
