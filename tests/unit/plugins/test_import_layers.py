@@ -158,3 +158,11 @@ def test_only_the_adapters_import_ansible(path):
 def test_ansible_module_only_in_modules(path):
     basic = [line for line, target in imports_of(path) if target == "ansible.module_utils.basic"]
     assert not basic or path.startswith("modules/"), (path, basic)
+
+
+def test_the_map_names_only_files_that_exist():
+    """A file moved or removed leaves the map too (so the map, and the documentation that follows
+    it, stays true)."""
+    gone = [name for names in PLACED.values() for name in names
+            if not os.path.isfile(os.path.join(ROOT, UTILS + name + ".py"))]
+    assert not gone, gone
