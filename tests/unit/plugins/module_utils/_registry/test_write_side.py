@@ -19,7 +19,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
     ConnectionOptions, RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     filter_platforms, image_blobs, parse_location)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_copy_options, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
