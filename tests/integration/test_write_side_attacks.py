@@ -677,3 +677,94 @@ def test_a_killed_copy_leaves_debris_the_next_run_removes(tmp_path, kind, signal
     run = run_module("drc.registry.registry_copy", {"src": "oci:%s:1" % good, "dest": dest, "retries": 0})
     assert run.rc == 0, run.output
     assert debris(str(dest_dir)) == []
+
+
+# -- 6. an oci-archive SOURCE killed mid-unpack: its directory in $TMPDIR, the next run removes ------
+FILLER_MEMBERS = 20000  # small files after the layout: unpacking them takes seconds
+
+
+def unpack_dirs(temp: str) -> list:
+    return sorted(n for n in os.listdir(temp) if n.startswith(".drc-tmp-"))
+
+
+def start_copy(src: str, dest: str, temp: str) -> subprocess.Popen:
+    command = [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_copy", "-a",
+               json.dumps({"src": src, "dest": dest, "retries": 0})]
+    return subprocess.Popen(command, env=runner_env({"TMPDIR": temp}), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_unpacking(temp: str, known: dict, count: int, processes: list) -> dict:
+    """{unpack directory name: PID of the module holding it} once ``count`` new ones are held."""
+    deadline = time.monotonic() + 120
+    while True:
+        held = {}
+        for pid in temp_holders(temp):
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if os.path.dirname(target) == temp and os.path.basename(target) not in known:
+                    held[os.path.basename(target)] = pid
+        if len(held) >= count:
+            return held
+        assert all(p.poll() is None for p in processes), [p.communicate()[0] for p in processes]
+        assert time.monotonic() < deadline, "no run started unpacking"
+        time.sleep(0.05)
+
+
+def files_under(path: str) -> int:
+    return sum(len(names) for _base, _dirs, names in os.walk(path))
+
+
+def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_runs_stays(tmp_path):
+    """Two copies from a slow-to-unpack oci-archive are killed mid-unpack (SIGKILL, SIGTERM); a
+    third is stopped mid-unpack (alive, its directory locked); a fourth copy from an oci-archive
+    removes the two dead runs' directories from $TMPDIR, not the live one's, which then finishes."""
+    temp = str(tmp_path / "tmp")
+    os.mkdir(temp)
+    layout = layout_members(make_layout(str(tmp_path / "layout")))
+    filler = [file_member("filler/%02d/%05d" % (i % 100, i), b"%d" % i) for i in range(FILLER_MEMBERS)]
+    slow = tar_of(str(tmp_path / "slow.tar.gz"), layout + filler, "w:gz")
+    small = tar_of(str(tmp_path / "small.tar"), layout)
+    processes = []
+    try:
+        # Two runs killed mid-unpack.
+        for name in ("k1", "k2"):
+            processes.append(start_copy("oci-archive:%s:1" % slow, "oci:%s:1" % (tmp_path / name), temp))
+        killed = wait_for_unpacking(temp, {}, 2, processes)
+        for (name, pid), signal_number in zip(sorted(killed.items()), (signal.SIGKILL, signal.SIGTERM)):
+            os.kill(pid, signal_number)
+        for process in processes:
+            process.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while temp_holders(temp) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert unpack_dirs(temp) == sorted(killed)  # the debris of this finding
+        for name in killed:
+            assert 0 < files_under(os.path.join(temp, name)) < FILLER_MEMBERS  # killed mid-unpack
+        # A live run, stopped mid-unpack: its directory is locked.
+        live = start_copy("oci-archive:%s:1" % slow, "oci:%s:1" % (tmp_path / "live"), temp)
+        processes.append(live)
+        (live_dir, live_pid), = wait_for_unpacking(temp, killed, 1, [live]).items()
+        os.kill(live_pid, signal.SIGSTOP)
+        try:
+            run = run_module("drc.registry.registry_copy",
+                             {"src": "oci-archive:%s:1" % small, "dest": "oci:%s:1" % (tmp_path / "next"),
+                              "retries": 0}, env={"TMPDIR": temp})
+            assert run.rc == 0, run.output
+            assert unpack_dirs(temp) == [live_dir]  # the dead runs' removed, its own removed, the live one kept
+        finally:
+            os.kill(live_pid, signal.SIGCONT)
+        output = live.communicate(timeout=300)[0]
+        assert live.returncode == 0, output
+        assert '"changed": true' in output, output
+        assert unpack_dirs(temp) == []
+        with open(tmp_path / "live" / "index.json") as handle:
+            assert [m["digest"] for m in json.load(handle)["manifests"]] == [sha256(MANIFEST)]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
