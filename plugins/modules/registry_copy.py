@@ -235,8 +235,9 @@ notes:
   - The connection options (O(username), O(ca_path), ...) apply to both registries unless
     O(src_auth) or O(dest_auth) override them.
   - Docker schema 1 manifests are not copied.
-  - An C(oci-archive:) source is unpacked into a temporary directory first (the system's, so it
-    needs room for the archive); a C(oci-archive:) destination is assembled in a temporary
+  - An C(oci-archive:) source is unpacked into a temporary directory first (C(.drc-tmp-unpack-*) in
+    the system's, so it needs room for the archive; one a killed run left is removed by the next
+    run from an C(oci-archive:)); a C(oci-archive:) destination is assembled in a temporary
     directory beside it and renamed into place.
   - Two tasks writing the same OCI layout at the same time are not supported.
   - Docker-format images (Docker manifest lists and schema 2 manifests) are written to an OCI
