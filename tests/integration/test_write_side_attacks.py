@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import gzip
 import hashlib
 import io
 import json
@@ -714,25 +715,59 @@ def wait_for_unpacking(temp: str, known: dict, count: int, processes: list) -> d
         time.sleep(0.05)
 
 
-def files_under(path: str) -> int:
-    return sum(len(names) for _base, _dirs, names in os.walk(path))
+def docker_archive_members() -> list:
+    """The small image as ``docker save`` writes it."""
+    config = sha256(CONFIG).split(":")[1] + ".json"
+    layer = sha256(LAYER).split(":")[1] + "/layer.tar"
+    manifest = json.dumps([{"Config": config, "RepoTags": ["app:1"], "Layers": [layer]}]).encode()
+    return [file_member("manifest.json", manifest), file_member(config, CONFIG), file_member(layer, LAYER)]
 
 
-def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_runs_stays(tmp_path):
-    """Two copies from a slow-to-unpack oci-archive are killed mid-unpack (SIGKILL, SIGTERM); a
-    third is stopped mid-unpack (alive, its directory locked); a fourth copy from an oci-archive
+def slow_archives(tmp_path, kind: str) -> tuple:
+    """(source location slow to unpack, a small one, the unpacked size of the slow one's copy).
+
+    An oci-archive of the layout and many small files; a docker-archive gzip whose tar is followed
+    by many small gzip members of zeros (past the tar's end, where a reader stops): both take
+    seconds to unpack or decompress, in bounds."""
+    if kind == "oci-archive":
+        layout = layout_members(make_layout(str(tmp_path / "layout")))
+        filler = [file_member("filler/%02d/%05d" % (i % 100, i), b"%d" % i) for i in range(FILLER_MEMBERS)]
+        slow = tar_of(str(tmp_path / "slow.tar.gz"), layout + filler, "w:gz")
+        small = tar_of(str(tmp_path / "small.tar"), layout)
+        return "oci-archive:%s:1" % slow, "oci-archive:%s:1" % small, FILLER_MEMBERS
+    plain = tar_of(str(tmp_path / "image.tar"), docker_archive_members())
+    with open(plain, "rb") as handle:
+        data = gzip.compress(handle.read())
+    zeros = gzip.compress(bytes(64), mtime=0)
+    with open(tmp_path / "slow.tar.gz", "wb") as handle:
+        handle.write(data + zeros * FILLER_MEMBERS * 10)
+    with open(tmp_path / "small.tar.gz", "wb") as handle:
+        handle.write(data)  # compressed: it is decompressed in $TMPDIR too, and sweeps there
+    return ("docker-archive:%s" % (tmp_path / "slow.tar.gz"), "docker-archive:%s" % (tmp_path / "small.tar.gz"),
+            os.path.getsize(plain) + 64 * FILLER_MEMBERS * 10)
+
+
+def unpacked(path: str, kind: str) -> int:
+    """How far a run got: files unpacked (oci-archive), bytes decompressed (docker-archive)."""
+    if kind == "oci-archive":
+        return sum(len(names) for _base, _dirs, names in os.walk(path))
+    archive = os.path.join(path, "archive.tar")
+    return os.path.getsize(archive) if os.path.exists(archive) else 0
+
+
+@pytest.mark.parametrize("kind", ["oci-archive", "docker-archive"])
+def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_runs_stays(tmp_path, kind):
+    """Two copies from an archive slow to unpack (or decompress) are killed midway (SIGKILL,
+    SIGTERM); a third is stopped midway (alive, its directory locked); a fourth copy from an archive
     removes the two dead runs' directories from $TMPDIR, not the live one's, which then finishes."""
     temp = str(tmp_path / "tmp")
     os.mkdir(temp)
-    layout = layout_members(make_layout(str(tmp_path / "layout")))
-    filler = [file_member("filler/%02d/%05d" % (i % 100, i), b"%d" % i) for i in range(FILLER_MEMBERS)]
-    slow = tar_of(str(tmp_path / "slow.tar.gz"), layout + filler, "w:gz")
-    small = tar_of(str(tmp_path / "small.tar"), layout)
+    slow, small, full = slow_archives(tmp_path, kind)
     processes = []
     try:
-        # Two runs killed mid-unpack.
+        # Two runs killed midway.
         for name in ("k1", "k2"):
-            processes.append(start_copy("oci-archive:%s:1" % slow, "oci:%s:1" % (tmp_path / name), temp))
+            processes.append(start_copy(slow, "oci:%s:1" % (tmp_path / name), temp))
         killed = wait_for_unpacking(temp, {}, 2, processes)
         for (name, pid), signal_number in zip(sorted(killed.items()), (signal.SIGKILL, signal.SIGTERM)):
             os.kill(pid, signal_number)
@@ -743,16 +778,16 @@ def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_r
             time.sleep(0.1)
         assert unpack_dirs(temp) == sorted(killed)  # the debris of this finding
         for name in killed:
-            assert 0 < files_under(os.path.join(temp, name)) < FILLER_MEMBERS  # killed mid-unpack
-        # A live run, stopped mid-unpack: its directory is locked.
-        live = start_copy("oci-archive:%s:1" % slow, "oci:%s:1" % (tmp_path / "live"), temp)
+            assert unpacked(os.path.join(temp, name), kind) < full  # killed midway
+        # A live run, stopped midway: its directory is locked.
+        live = start_copy(slow, "oci:%s:1" % (tmp_path / "live"), temp)
         processes.append(live)
         (live_dir, live_pid), = wait_for_unpacking(temp, killed, 1, [live]).items()
         os.kill(live_pid, signal.SIGSTOP)
         try:
             run = run_module("drc.registry.registry_copy",
-                             {"src": "oci-archive:%s:1" % small, "dest": "oci:%s:1" % (tmp_path / "next"),
-                              "retries": 0}, env={"TMPDIR": temp})
+                             {"src": small, "dest": "oci:%s:1" % (tmp_path / "next"), "retries": 0},
+                             env={"TMPDIR": temp})
             assert run.rc == 0, run.output
             assert unpack_dirs(temp) == [live_dir]  # the dead runs' removed, its own removed, the live one kept
         finally:
@@ -761,8 +796,13 @@ def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_r
         assert live.returncode == 0, output
         assert '"changed": true' in output, output
         assert unpack_dirs(temp) == []
-        with open(tmp_path / "live" / "index.json") as handle:
-            assert [m["digest"] for m in json.load(handle)["manifests"]] == [sha256(MANIFEST)]
+        copied = []
+        for dest in ("live", "next"):
+            with open(tmp_path / dest / "index.json") as handle:
+                copied.append([m["digest"] for m in json.load(handle)["manifests"]])
+        assert copied[0] == copied[1] and len(copied[0]) == 1
+        if kind == "oci-archive":
+            assert copied[0] == [sha256(MANIFEST)]
     finally:
         for process in processes:
             if process.poll() is None:
