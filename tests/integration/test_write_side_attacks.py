@@ -314,6 +314,12 @@ def attacks(tmp_path_factory):
         return {"name": name, "drc.registry.registry_copy": dict(src=src, dest=dest, retries=0, **extra),
                 "register": name, "ignore_errors": True}
 
+    def copy_archive(name, src, dest):
+        """A copy from an oci-archive with a $TMPDIR of its own: a later run's sweep of killed runs'
+        debris cannot hide what this one left."""
+        os.makedirs(os.path.join(temp, name))
+        return dict(copy(name, src, dest), environment={"TMPDIR": os.path.join(temp, name)})
+
     def tag(name, tag_value):
         return {"name": name, "drc.registry.registry_tag": dict(
             reference="127.0.0.1:1/app:1", tags=[tag_value], retries=0),
@@ -340,10 +346,10 @@ def attacks(tmp_path_factory):
         "repository": pub + "/f3/" + name[3:].replace("_", "-"), "retries": 0}}
         for name in ("f3_link_internal", "f3_link_userinfo", "f3_link_backslash")] + [
         # 4, 5, 13: archives
-        copy("f4_sparse", "oci-archive:%s/sparse.tar" % archives, "oci:%s/f4a" % work),
-        copy("f4_bomb", "oci-archive:%s/bomb.tar.gz" % archives, "oci:%s/f4b" % work),
-        copy("f5_docker_save", "oci-archive:%s/docker-save.tar" % archives, "oci:%s/f5" % work),
-        copy("f13_truncated_gz", "oci-archive:%s/truncated.tar.gz" % archives, "oci:%s/f13gz" % work),
+        copy_archive("f4_sparse", "oci-archive:%s/sparse.tar" % archives, "oci:%s/f4a" % work),
+        copy_archive("f4_bomb", "oci-archive:%s/bomb.tar.gz" % archives, "oci:%s/f4b" % work),
+        copy_archive("f5_docker_save", "oci-archive:%s/docker-save.tar" % archives, "oci:%s/f5" % work),
+        copy_archive("f13_truncated_gz", "oci-archive:%s/truncated.tar.gz" % archives, "oci:%s/f13gz" % work),
         # 6: what killed runs left
         copy("f6_debris", oci, "oci:%s:1" % debris_dest),
         copy("f6_archive_debris", oci, "oci-archive:%s/out.tar:1" % work),
@@ -449,7 +455,8 @@ def test_upload_locations_and_link_pages_follow_the_realm_rule(attacks, case, fr
     ("f5_docker_save", "index.json"), ("f13_truncated_gz", "cannot read the oci-archive")])
 def test_archives_are_bounded_and_leave_nothing_behind(attacks, case, fragment):
     failed(attacks, case, fragment)
-    assert os.listdir(attacks["temp"]) == []  # no unpacked directory left in TMPDIR
+    assert os.listdir(os.path.join(attacks["temp"], case)) == []  # no unpacked directory left in its TMPDIR
+    assert [n for n in os.listdir(attacks["temp"]) if n.startswith(".drc-tmp-")] == []
 
 
 # -- 6. what killed runs left is removed; what another run holds stays -----------------------------
