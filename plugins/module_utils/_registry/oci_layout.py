@@ -93,8 +93,9 @@ def _temp_file(dir_fd: int) -> tuple:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             continue
-        _lock(fd)
-        return fd, name
+        if _lock(fd) and _same_file(name, fd, dir_fd):  # not taken by another run's sweep meanwhile
+            return fd, name
+        os.close(fd)
     raise RegistryError("cannot create a temporary file")
 
 
@@ -150,9 +151,10 @@ def remove_debris(directory: str, prefix: str = TMP_PREFIX) -> list:
     return removed
 
 
-def _same_file(path: str, fd: int) -> bool:
+def _same_file(path: str, fd: int, dir_fd: int | None = None) -> bool:
+    """Whether ``path`` (in ``dir_fd``) still names the file ``fd`` holds."""
     try:
-        found = os.lstat(path)
+        found = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return False
     held = os.fstat(fd)

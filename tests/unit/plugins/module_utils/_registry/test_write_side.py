@@ -248,6 +248,40 @@ def test_a_temp_dir_another_run_takes_before_the_lock_is_not_used(tmp_path, monk
     assert os.listdir(tmp_path) == []
 
 
+def test_a_temp_file_another_run_takes_before_the_lock_is_not_used(tmp_path, monkeypatch):
+    """The same race for a layout's temp files: the first one another run's sweep removes before
+    this run locks it, the second it holds locked. The blob is written through a third."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry import oci_layout
+    layout = OciLayout(str(tmp_path / "lay"))
+    layout.prepare()
+    blobs = tmp_path / "lay" / "blobs" / "sha256"
+    real_lock, taken, other_run = oci_layout._lock, [], []
+
+    def racing_lock(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        taken.append(path)
+        if len(taken) == 1:
+            os.unlink(path)  # the other run's sweep removed it
+        elif len(taken) == 2:
+            other = os.open(path, os.O_RDONLY)  # the other run's sweep holds it
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            other_run.append(other)
+        return real_lock(fd)
+
+    monkeypatch.setattr(oci_layout, "_lock", racing_lock)
+    data = b"a manifest, say"
+    assert layout.write_blob_bytes(sha256(data), data)
+    monkeypatch.undo()
+    try:
+        assert len(taken) == 3
+        assert (blobs / sha256(data).split(":")[1]).read_bytes() == data
+        assert sorted(os.listdir(blobs)) == sorted([os.path.basename(taken[1]), sha256(data).split(":")[1]])
+    finally:
+        for fd in other_run:
+            os.close(fd)
+    assert remove_debris(str(blobs)) == [taken[1]]
+
+
 def test_archive_members_outside_the_layout_are_refused(tmp_path):
     archive = tmp_path / "evil.tar"
     with tarfile.open(archive, "w") as tar:
