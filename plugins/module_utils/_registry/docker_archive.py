@@ -11,8 +11,8 @@ members, no sparse member, every name inside the archive), and the members ``man
 names must be regular files (links are never followed) lying inside the file; each blob is then
 read from its byte range. A compressed archive is first decompressed into a file in a locked
 temporary directory (``oci_layout.unpack_directory``), bounded by the ratio the oci-archive rules
-allow. Written atomically: a staging layout and a
-temporary tar beside the archive (``.drc-tmp-*``), renamed into place.
+allow. Written atomically: a staging layout and a temporary tar beside the archive
+(``.drc-tmp-*``), renamed into place.
 """
 
 from __future__ import annotations
