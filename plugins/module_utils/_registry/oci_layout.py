@@ -169,8 +169,9 @@ def unpack_directory() -> LockedTempDir:
 
 
 class LockedTempDir:
-    """A temp directory (``.drc-tmp-*``) locked while this run uses it, removed by ``close``; one
-    that a killed run left is removed by the next ``remove_debris`` of its parent."""
+    """A temp directory (``prefix*``, ``.drc-tmp-*`` by default) locked while this run uses it,
+    removed by ``close``; one that a killed run left is removed by the next ``remove_debris`` of
+    its parent."""
 
     def __init__(self, parent: str | None, prefix: str = TMP_PREFIX) -> None:
         for _attempt in range(100):
