@@ -186,8 +186,8 @@ class LockedTempDir:
                 self.path, self._fd = path, fd
                 return
             os.close(fd)
-        raise RegistryError("cannot create a temporary directory in %s"
-                            % (parent or tempfile.gettempdir()))
+        where = parent or tempfile.gettempdir()
+        raise RegistryError("cannot create a temporary directory in %s" % where)
 
     def close(self) -> None:
         if self._fd is not None:
