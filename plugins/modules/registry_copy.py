@@ -45,8 +45,8 @@ options:
         optionally prefixed with V(docker://)), an OCI image layout, V(oci:PATH[:TAG]) or
         V(oci-archive:PATH[:TAG]), or a Docker archive, V(docker-archive:PATH[:NAME:TAG]).
       - A layout without a tag, or a Docker archive without a name, must hold exactly one image.
-      - A Docker archive is read in place (a compressed one is decompressed into a temporary file
-        first). Its image has no registry manifest; the copy makes one (Docker schema 2, as
+      - A Docker archive is read in place (a compressed one is decompressed into a temporary
+        directory in the system's first, as an C(oci-archive:) is unpacked). Its image has no registry manifest; the copy makes one (Docker schema 2, as
         C(skopeo) does) from the config and the layers, so its digest is the copy's own.
       - Required unless O(images) is given.
     type: str
@@ -191,8 +191,9 @@ notes:
   - The connection options (O(username), O(ca_path), ...) apply to both registries unless
     O(src_auth) or O(dest_auth) override them.
   - Docker schema 1 manifests are not copied.
-  - An C(oci-archive:) source is unpacked into a temporary directory first (the system's, so it
-    needs room for the archive); a C(oci-archive:) destination is assembled in a temporary
+  - An C(oci-archive:) source is unpacked into a temporary directory first (C(.drc-tmp-unpack-*) in
+    the system's, so it needs room for the archive; one a killed run left is removed by the next
+    run that unpacks an archive); a C(oci-archive:) destination is assembled in a temporary
     directory beside it and renamed into place.
   - Two tasks writing the same OCI layout at the same time are not supported.
   - Docker-format images (Docker manifest lists and schema 2 manifests) are written to an OCI

@@ -29,7 +29,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifest im
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, head_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, write_archive)
+    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, unpack_directory,
+    write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
@@ -219,8 +220,10 @@ class LayoutEnd:
                 raise InputError("src %s: no such file %s" % (self.display, path))
             if writing:
                 remove_debris(parent)  # what a killed run left beside the archive
-            # Beside the archive when writing (so the final rename stays on one file system).
-            self._temp = LockedTempDir(parent if writing else None)
+                # Beside the archive (so the final rename stays on one file system).
+                self._temp = LockedTempDir(parent)
+            else:
+                self._temp = unpack_directory()
             directory = self._temp.path
             if os.path.isfile(path):
                 extract_archive(path, directory)
