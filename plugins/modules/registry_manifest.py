@@ -79,9 +79,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import (
-    delete_manifest, find_manifest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import delete_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import find_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 
