@@ -226,6 +226,15 @@ class SyncRun:
             job.tags = []
             self.failed.append({"reference": job.src.full_name, "message": str(exc)})
 
+    def _prepare_destination(self) -> None:
+        """The destination's ping and token while the source's first tags are listed, rather than
+        after them: every tag checked there needs both. A failure is left to the requests that
+        need them, which report it per image."""
+        try:
+            self.dest.prepare([repository_scope(self.jobs[0].dest.repository)])
+        except RegistryError:
+            pass
+
     def _dest_tags(self, job: SyncJob) -> list:
         try:
             return sorted(list_tags(self.dest, job.dest.repository))
@@ -286,8 +295,8 @@ class SyncRun:
     def run(self) -> dict:
         self._announce()
         # A repository's tags are checked (and copied) as soon as its tag list is in, while other
-        # lists are still being read: the destination's first requests (its ping and token) wait
-        # for one list, not all of them. Each registry's throttle still caps its requests at once.
+        # lists are still being read; the destination's ping and token are asked meanwhile. Each
+        # registry's throttle still caps its requests at once.
         lists = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(self.jobs))))
         tags = ThreadPoolExecutor(max_workers=self.concurrency)
 
@@ -297,6 +306,7 @@ class SyncRun:
 
         try:
             listed = [lists.submit(select, job) for job in self.jobs]
+            tags.submit(self._prepare_destination)
             # results in the order of repositories and their tags, whatever the order of work
             outcomes = [future.result() for job_futures in listed for future in job_futures.result()]
         except BaseException:

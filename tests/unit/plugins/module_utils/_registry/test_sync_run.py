@@ -14,8 +14,16 @@ DIGEST = "sha256:" + "a" * 64
 class Side:
     """A connection as far as SyncRun itself goes (the calls that would use it are replaced)."""
 
+    def __init__(self) -> None:
+        self.prepared = threading.Event()
+        self.prepared_scopes: list = []
+
     def hint_scopes(self, scopes: list) -> None:
         pass
+
+    def prepare(self, scopes: list) -> None:
+        self.prepared_scopes.append(scopes)
+        self.prepared.set()
 
 
 def test_tags_are_checked_while_other_repositories_are_still_listed(monkeypatch):
@@ -59,3 +67,23 @@ def test_a_listing_failure_is_recorded_and_the_other_repositories_go_on(monkeypa
     result = sync.SyncRun(jobs, Side(), Side(), None, concurrency=1).run()
     assert [f["reference"] for f in result["failed_images"]] == ["src.example/team/one"]
     assert [i["src"] for i in result["images"]] == ["src.example/team/two:t1"]
+
+
+def test_the_destination_is_prepared_while_the_source_is_listed(monkeypatch):
+    """The destination's ping and token are asked at the start, alongside the source's lists (the
+    only list here is answered once they are), not after the first tag is checked."""
+    dest = Side()
+
+    def list_tags(connection, repository):
+        if not dest.prepared.wait(10):
+            raise RegistryError("the destination was not prepared while the source was listed")
+        return ["t1"]
+
+    monkeypatch.setattr(sync, "list_tags", list_tags)
+    monkeypatch.setattr(sync, "manifest_digest", lambda connection, repository, tag: {"digest": DIGEST})
+    monkeypatch.setattr(sync, "current_digest", lambda connection, repository, tag: DIGEST)
+    jobs = sync.plan_jobs("src.example", "dest.example/mirror", ["team/one"])
+    result = sync.SyncRun(jobs, Side(), dest, None, concurrency=1).run()
+    assert result["failed_images"] == [] and result["already_present"] == 1
+    # one scope the tags will need there: its token comes with every hinted scope (one token per side)
+    assert dest.prepared_scopes == [["repository:mirror/team/one:pull"]]
