@@ -26,7 +26,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (  # noqa: E402
     copy_image, open_end, parse_location)
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (  # noqa: E402
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (  # noqa: E402
     connection_options)
 from tests.testbed.signed_fixtures import seed_signed_fixtures  # noqa: E402
 from tests.testbed.testbed import Testbed  # noqa: E402

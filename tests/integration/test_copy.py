@@ -217,7 +217,7 @@ def test_a_big_copy_holds_about_one_chunk_in_memory(testbed):
         RegistryConnection)
     from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
         copy_image, open_end, parse_location)
-    from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+    from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
         connection_options)
 
     src_registry, dest_registry = testbed.registries["open"], testbed.registries["token"]

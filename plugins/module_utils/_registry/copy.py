@@ -28,7 +28,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifest im
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     current_digest, get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, write_archive)
+    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, unpack_directory,
+    write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
@@ -220,8 +221,10 @@ class LayoutEnd:
                 raise InputError("src %s: no such file %s" % (self.display, path))
             if writing:
                 remove_debris(parent)  # what a killed run left beside the archive
-            # Beside the archive when writing (so the final rename stays on one file system).
-            self._temp = LockedTempDir(parent if writing else None)
+                # Beside the archive (so the final rename stays on one file system).
+                self._temp = LockedTempDir(parent)
+            else:
+                self._temp = unpack_directory()
             directory = self._temp.path
             if os.path.isfile(path):
                 extract_archive(path, directory)
@@ -379,8 +382,8 @@ def is_artifact(manifest: Manifest) -> bool:
     """A signature, SBOM or attestation rather than a runnable image: an artifactType, a subject,
     or a config that is not an image config. Never filtered by platform."""
     config = manifest.config_descriptor() or {}
-    return bool(manifest.body.get("artifactType") or manifest.body.get("subject") or
-                config.get("mediaType") not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG))
+    image_config = config.get("mediaType") in (mt.OCI_CONFIG, mt.DOCKER_CONFIG)
+    return bool(manifest.body.get("artifactType") or manifest.body.get("subject")) or not image_config
 
 
 def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
