@@ -249,10 +249,11 @@ class SyncRun:
         digest = manifest_digest(self.src, job.src.repository, tag)["digest"]
         before = current_digest(self.dest, job.dest.repository, tag)
         converting = job.platforms or self.image_format != "keep"
-        source = None
+        copying = source = None
         if converting:
-            source = copy_module().RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
-            target = copy_module().destination_digest(source, job.platforms, self.image_format)
+            copying = copy_module()
+            source = copying.RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
+            target = copying.destination_digest(source, job.platforms, self.image_format)
         else:
             target = digest
         result = {"src": src_name.string, "dest": dest_name.string, "digest": target, "source_digest": digest}
@@ -260,15 +261,15 @@ class SyncRun:
             return dict(result, action=PRESENT)
         if self.check_mode:
             return dict(result, action=WOULD_COPY)
-        # The copy code is loaded only now: a run with nothing to do never needs it.
-        copying = copy_module()
+        # The copy code is loaded only now (or for a conversion): a run with nothing to do never needs it.
+        copying = copying or copy_module()
         source = source or copying.RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
         dest_end = copying.KnownDestination(self.dest, dest_name, before)
         dest_end.blob_locations = self.locations
         dest_end.new_repository = before is None and self._repository_is_new(job)
         copied = copying.copy_image(source, dest_end, job.platforms,
-                            concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
-                            image_format=self.image_format)
+                                    concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
+                                    image_format=self.image_format)
         result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
 
