@@ -18,7 +18,6 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
     RegistryBlobSource)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.docker_archive import (
     TRANSPORT as DOCKER_ARCHIVE, DockerArchiveEnd, parse_docker_archive_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
@@ -27,7 +26,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, digest_of, normalise_platform, platform_is, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, head_manifest, put_manifest)
+    current_digest, get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
     LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, unpack_directory,
     write_archive)
@@ -131,16 +130,7 @@ class RegistryEnd:
                              % (self.display, self.reference.digest, digest))
 
     def current_digest(self) -> str | None:
-        try:
-            head = head_manifest(self.connection, self.repository, self.reference.api_reference)
-        except RegistryError as exc:
-            if exc.status == 404:
-                return None  # absent: no GET to learn more (one request less per copy)
-            head = None
-        if head and head["digest"]:
-            return head["digest"]
-        found = find_manifest(self.connection, self.repository, self.reference.api_reference)
-        return found["digest"] if found else None
+        return current_digest(self.connection, self.repository, self.reference.api_reference)
 
     def announce(self, source) -> None:
         """One token for everything the copy does here (the mount's source repository too)."""
@@ -191,6 +181,17 @@ class RegistryEnd:
     def close(self) -> None:
         pass
 
+
+
+class KnownDestination(RegistryEnd):
+    """A registry destination whose current digest the caller already asked (one HEAD, not two)."""
+
+    def __init__(self, connection, reference, known_before: str | None) -> None:
+        super().__init__(connection, reference)
+        self.known_before = known_before
+
+    def current_digest(self) -> str | None:
+        return self.known_before
 
 class LayoutEnd:
     kind = "layout"
