@@ -1,7 +1,7 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
 """Sync whole repositories by tag rules (``registry_sync``): list each source repository's tags,
 keep those the rules select, and copy each tag whose destination digest differs, with copy.py's
-``copy_image`` (same client code: present blobs skipped, digests kept).
+``copy_images`` (same client code: present blobs skipped, digests kept).
 
 Cost of a tag already in sync: one HEAD on each side. Work runs concurrently across repositories
 and tags (``concurrency`` images at once, each moving several blobs), every request of a registry
@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    MAX_CONFIG_SIZE, RegistryEnd, copy_image, destination_digest)
+    copy_images, destination_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
@@ -31,6 +31,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.manifests i
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.retention_rules import referrer_subject
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.registry_store import (
+    RegistryStore)
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import MAX_CONFIG_SIZE
 from ansible_collections.drc.registry.plugins.module_utils._registry.sync_rules import TagRules
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 
@@ -234,7 +237,7 @@ class SyncRun:
         dest_end = KnownDestination(self.dest, job.dest.with_reference(tag=tag))
         dest_end.blob_locations = self.locations
         digest = manifest_digest(self.src, job.src.repository, tag)["digest"]
-        source = RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
+        source = RegistryStore(self.src, job.src.with_reference(tag=tag, digest=digest))
         before = dest_end.current_digest()
         converting = job.platforms or self.image_format != "keep"
         target = destination_digest(source, job.platforms, self.image_format) if converting else digest
@@ -245,9 +248,11 @@ class SyncRun:
             return dict(result, action=WOULD_COPY)
         dest_end.known_before = before
         dest_end.new_repository = before is None and self._repository_is_new(job)
-        copied = copy_image(source, dest_end, job.platforms,
-                            concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
-                            image_format=self.image_format)
+        [copied] = copy_images([(source, dest_end)], lambda store, side, writing: store, job.platforms,
+                               concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
+                               image_format=self.image_format)
+        if "error" in copied:
+            raise copied["error"]
         result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
 
@@ -309,7 +314,7 @@ class SyncRun:
         return result
 
 
-class KnownDestination(RegistryEnd):
+class KnownDestination(RegistryStore):
     """A destination whose current digest the sync already asked (one HEAD, not two)."""
 
     known_before = "unknown"

@@ -18,7 +18,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions, RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    filter_platforms, image_blobs, parse_location)
+    filter_platforms, image_blobs)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
     check_copy_options, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -26,7 +26,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, parse_platform)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    OciLayout, extract_archive, parse_layout_location)
+    OciLayout, extract_archive)
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
+    parse_layout_location, parse_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
     parse_range, push_blob, with_query)
 from tests.testbed.hostile import HostileServer, Reply
