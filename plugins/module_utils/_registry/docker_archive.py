@@ -293,11 +293,11 @@ def write_docker_archive(archive: str, entries: list, new_blobs: list, layout, r
                     info = tarfile.TarInfo(os.path.normpath(name))
                     info.size = member.size
                     info.mode = 0o644
-                    reader = MemberRange(reader.path, member.offset_data, member.size, 0)
+                    member_bytes = MemberRange(reader.path, member.offset_data, member.size, 0)
                     try:
-                        tar.addfile(info, reader)
+                        tar.addfile(info, member_bytes)
                     finally:
-                        reader.close()
+                        member_bytes.close()
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, 0o644)
