@@ -28,7 +28,6 @@ class DockerArchiveStore(Store):
     """The image ``name`` names in a docker-archive (without a name: its only image)."""
 
     holds_referrers = False  # an archive keeps images only: referrers are reported skipped
-    local_files = True
 
     def __init__(self, path: str, name: str | None, writing: bool) -> None:
         self.archive = path

@@ -22,8 +22,6 @@ ARCHIVE = "oci-archive"
 class LayoutStore(Store):
     """The image ``tag`` names in a layout (without a tag: its only image)."""
 
-    local_files = True
-
     def __init__(self, transport: str, path: str, tag: str | None, writing: bool) -> None:
         self.transport = transport
         self.archive = path if transport == ARCHIVE else None

@@ -14,6 +14,8 @@ Reading:
 - ``blob_source(descriptor)``: where ``put_blob`` of another store reads the blob: a source with
   ``open(offset)`` (an upload that must go back opens it again there).
 - ``small_blob(descriptor)``: a config, read whole and verified.
+- ``open_blob(descriptor)`` (registries): the blob as blobs.BlobReader, the one verified stream,
+  read once in order (extraction reads layers so).
 - ``tags()``: the tags the store holds in its repository, layout or archive.
 - ``referrers(digest, artifact_type=None) -> [entry]``: the referrers of a manifest (referrers.py
   says where each kind of store finds them), each entry with ``digest``, ``media_type``,
@@ -55,8 +57,6 @@ class Store:
     display = ""  # what the user wrote, normalised: in results and messages
     repository = None  # the registry repository (None for files)
     holds_referrers = True
-    # Copies of one list that involve this store run one at a time (files two copies may share).
-    local_files = False
 
     # -- reading ---------------------------------------------------------------------------------
     def top(self) -> Manifest:
@@ -70,6 +70,9 @@ class Store:
 
     def small_blob(self, descriptor: dict) -> bytes:
         raise NotImplementedError
+
+    def open_blob(self, descriptor: dict):
+        raise InputError("%s: reading a blob as a stream is not supported here" % self.display)
 
     def tags(self) -> list:
         raise NotImplementedError
