@@ -6,12 +6,13 @@ outcomes made into the module's result."""
 
 from __future__ import annotations
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
     is_registry, location_key, open_store, parse_location)
-from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import push_scopes
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.registry_store import (
+    RegistryStore)
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import Store
 
 COUNTS = ("blobs_uploaded", "blobs_mounted", "blobs_skipped", "bytes_uploaded", "manifests_pushed",
           "referrers_copied")
@@ -73,18 +74,15 @@ def involves_files(pairs: list) -> bool:
 
 
 def announce(pairs: list, connections: SharedConnections) -> None:
-    """Every scope the list will need, before the first request: one token per connection."""
+    """Every scope the list will need, before the first request: one token per connection (the
+    registry stores say which, as each copy will)."""
     for src, dest in pairs:
+        source = Store()  # a file: nothing to read from a registry, nothing to mount
         if is_registry(src):
-            connections.get(src[1], "src").hint_scopes([repository_scope(src[1].repository)])
+            source = RegistryStore(connections.get(src[1], "src"), src[1])
+            source.hint_reading()
         if is_registry(dest):
-            source = src[1] if is_registry(src) else None
-            dest_connection = connections.get(dest[1], "dest")
-            mount_from = None
-            if source is not None and connections.get(source, "src").base_url == dest_connection.base_url \
-                    and source.registry == dest[1].registry:
-                mount_from = source.repository
-            dest_connection.hint_scopes(push_scopes(dest[1].repository, mount_from))
+            RegistryStore(connections.get(dest[1], "dest"), dest[1]).hint_scopes(source)
 
 
 def list_result(images: list, outcomes: list) -> dict:

@@ -361,6 +361,15 @@ class OciLayout:
             os.close(dir_fd)
         return True
 
+    def put_blob(self, descriptor: dict, source) -> dict:
+        """A store's put_blob into this layout: skipped when the blob is there whole, else
+        streamed from the source store's ``blob_source`` (asked only then)."""
+        if self.has_blob(descriptor["digest"], descriptor["size"]):
+            return {"action": "skipped", "bytes": 0}
+        sent = self.write_blob_stream(descriptor["digest"], descriptor["size"],
+                                      source.blob_source(descriptor))
+        return {"action": "uploaded", "bytes": sent}
+
     def write_blob_stream(self, digest: str, size: int, source) -> int:
         """Stream a blob from a source into place, hashed as it is written; returns its size.
 

@@ -168,11 +168,7 @@ class DockerArchiveStore(Store):
             self._layout = OciLayout(self._staging.path, self.display)
 
     def put_blob(self, descriptor: dict, source: Store, chunk_size: int | None) -> dict:
-        if self._layout.has_blob(descriptor["digest"], descriptor["size"]):
-            return {"action": "skipped", "bytes": 0}
-        sent = self._layout.write_blob_stream(descriptor["digest"], descriptor["size"],
-                                              source.blob_source(descriptor))
-        return {"action": "uploaded", "bytes": sent}
+        return self._layout.put_blob(descriptor, source)
 
     def put_manifest(self, manifest: Manifest, top: bool) -> None:
         pass  # an archive keeps no manifests: the image's config and layers are written by finish

@@ -106,11 +106,7 @@ class LayoutStore(Store):
         self.layout.prepare()
 
     def put_blob(self, descriptor: dict, source: Store, chunk_size: int | None) -> dict:
-        if self.layout.has_blob(descriptor["digest"], descriptor["size"]):
-            return {"action": "skipped", "bytes": 0}
-        sent = self.layout.write_blob_stream(descriptor["digest"], descriptor["size"],
-                                             source.blob_source(descriptor))
-        return {"action": "uploaded", "bytes": sent}
+        return self.layout.put_blob(descriptor, source)
 
     def put_manifest(self, manifest: Manifest, top: bool) -> None:
         self.layout.write_blob_bytes(manifest.digest, manifest.raw)
