@@ -5,8 +5,9 @@ what a user wrote.
 
 A store names one image place (a reference, a layout and tag, an archive and name). The copy
 (copy.py) reads the source through the reading half and writes through the writing half; it never
-asks which kind of store it has. Every manifest read is verified by its digest, every blob stream
-by its size and digest (blobs.BlobReader for a registry, the layout's own files otherwise).
+asks which kind of store it has. Every manifest read is verified by its digest; every blob by its
+size and digest: blobs.BlobReader reads a registry's, and whatever takes a blob (an upload, a
+layout's write) hashes it and keeps it only when it matches.
 
 Reading:
 - ``top()``: the manifest the store's name resolves to (the top of the image: index or manifest).
@@ -17,6 +18,8 @@ Reading:
 - ``open_blob(descriptor)`` (registries): the blob as blobs.BlobReader, the one verified stream,
   read once in order (extraction reads layers so).
 - ``tags()``: the tags the store holds in its repository, layout or archive.
+- ``hint_reading()``: before the first read (a registry: the pull scope);
+  ``same_registry(other)``: whether blobs of ``other`` can be mounted here.
 - ``referrers(digest, artifact_type=None) -> [entry]``: the referrers of a manifest (referrers.py
   says where each kind of store finds them), each entry with ``digest``, ``media_type``,
   ``artifact_type``, ``size``, ``annotations``, ``found_by`` and ``tag`` for a cosign tag;
@@ -38,6 +41,8 @@ skipped):
   the store's tag; ``put_referrers(subject, [(entry, manifest)]) -> int``: record referrers whose
   manifests the store already holds (a cosign tag, an OCI-Subject answer or the fallback index,
   a layout's index.json entry).
+- ``use_blob_locations(locations)``: blob_cache.BlobLocations of the run (registries mount
+  from where a blob is known to be).
 - ``finish(changed)``: make the writes durable (an archive is rewritten and renamed into place);
   ``close()``: on every path, leave no temporary files.
 - ``delete(digest)``: remove a manifest (registries only; retention builds on it).
