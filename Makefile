@@ -16,7 +16,7 @@ SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/drc/registry
 # `make demo` installs only the registry, skopeo and requirements-demo.txt (in .venv-demo);
 # `make test` installs everything.
 DEMO_DEBIAN_PACKAGES := docker-registry skopeo
-DEBIAN_PACKAGES := $(DEMO_DEBIAN_PACKAGES) curl apache2-utils rsync time chromium
+DEBIAN_PACKAGES := $(DEMO_DEBIAN_PACKAGES) curl apache2-utils rsync time chromium umoci podman
 DEMO_VENV := $(CURDIR)/.venv-demo
 # Venvs of their own: Galaxy's importer and ansible-builder (their pins clash with the development
 # venv; resolved for Python 3.11).

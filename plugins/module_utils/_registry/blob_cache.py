@@ -56,9 +56,10 @@ def cache_path_option(value) -> str | None:
 
 
 def _valid(registry, digest, repository) -> bool:
-    return (isinstance(registry, str) and isinstance(digest, str) and isinstance(repository, str) and
-            registry.startswith(("http://", "https://")) and digest_problem(digest) is None and
-            len(repository) <= 255 and PATH_RE.fullmatch(repository) is not None)
+    if not all(isinstance(value, str) for value in (registry, digest, repository)):
+        return False
+    return all((registry.startswith(("http://", "https://")), digest_problem(digest) is None,
+                len(repository) <= 255, PATH_RE.fullmatch(repository) is not None))
 
 
 def read_entries(path: str) -> dict:

@@ -93,8 +93,8 @@ def is_artifact(manifest: Manifest) -> bool:
     """A signature, SBOM or attestation rather than a runnable image: an artifactType, a subject,
     or a config that is not an image config. Never filtered by platform."""
     config = manifest.config_descriptor() or {}
-    return bool(manifest.body.get("artifactType") or manifest.body.get("subject") or
-                config.get("mediaType") not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG))
+    image_config = config.get("mediaType") in (mt.OCI_CONFIG, mt.DOCKER_CONFIG)
+    return bool(manifest.body.get("artifactType") or manifest.body.get("subject")) or not image_config
 
 
 def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:

@@ -60,8 +60,8 @@ def image_layers(connection, reference, platform) -> tuple:
     info = describe_image(connection, reference, platform)
     if info["media_type"] in mt.INDEX_TYPES:
         available = ", ".join(sorted(set(
-            "%s/%s" % (c["platform"].get("os"), c["platform"].get("architecture")) +
-            ("/" + c["platform"]["variant"] if c["platform"].get("variant") else "")
+            "/".join(str(c["platform"].get(key)) for key in ("os", "architecture", "variant")
+                     if key != "variant" or c["platform"].get("variant"))
             for c in info.get("platforms", []))))
         raise InputError("%s is a multi-platform index: give platform (available: %s)"
                          % (reference.string, available or "none"))

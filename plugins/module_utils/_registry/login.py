@@ -31,8 +31,8 @@ def check_credentials(connection, scope: str) -> dict:
     """Ping, then ``GET /v2/`` authenticated for ``scope`` (a token request first, where the registry
     uses tokens). A refusal raises RegistryError naming the registry and UNAUTHORIZED."""
     credentials = connection.auth.credentials
-    if not (connection.auth.bearer_token or credentials.identity_token or
-            (credentials.username is not None and credentials.password is not None)):
+    has_password = credentials.username is not None and credentials.password is not None
+    if not (connection.auth.bearer_token or credentials.identity_token or has_password):
         raise InputError("registry_login found no credentials for %s: give username and password "
                          "(or identity_token, bearer_token, auths)" % connection.registry)
     try:

@@ -16,13 +16,14 @@ from ansible_collections.drc.registry.plugins.module_utils._registry import sign
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, is_not_found)
+from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import MAX_SIGNATURE_LAYERS
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
     RegistryReferrers, entry_from_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
-    MAX_PAYLOAD, MAX_SIGNATURE_LAYERS, SIGNATURE_ARTIFACT_TYPE, SIMPLESIGNING_TYPE, PayloadError, check_signature, identity_of,
+    MAX_PAYLOAD, SIGNATURE_ARTIFACT_TYPE, SIMPLESIGNING_TYPE, PayloadError, check_signature, identity_of,
     identity_problem, layer_problem, parse_identity, shown_identity, signature_tag)
 
 

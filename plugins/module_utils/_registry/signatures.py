@@ -18,7 +18,6 @@ import re
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import digest_problem
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
-from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import MAX_SIGNATURE_LAYERS  # noqa: F401 (re-exported)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, ImageReference, parse_image_reference)
 

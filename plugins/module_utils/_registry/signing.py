@@ -25,13 +25,13 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import (
-    bag_manifest, descriptor)
+    MAX_SIGNATURE_LAYERS, bag_manifest, descriptor)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signature_verify import (
     PayloadCache, find_signature_manifests, signature_layers)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
-    MAX_SIGNATURE_LAYERS, SIGNATURE_ANNOTATION, SIMPLESIGNING_TYPE, PayloadError, check_signature,
+    SIGNATURE_ANNOTATION, SIMPLESIGNING_TYPE, PayloadError, check_signature,
     identity_text, layer_problem, make_payload, signature_tag)
 
 MAX_ANNOTATIONS = 64 * 1024

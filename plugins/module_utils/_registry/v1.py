@@ -95,8 +95,8 @@ class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
         return True
 
     def return_ok(self, cookie, request) -> bool:
-        return (super().return_ok(cookie, request) and
-                cookie.domain == http.cookiejar.request_host(request))
+        same_host = cookie.domain == http.cookiejar.request_host(request)
+        return same_host and super().return_ok(cookie, request)
 
 
 def v1_error(method: str, url: str, response, hint: str | None = None) -> RegistryError:
