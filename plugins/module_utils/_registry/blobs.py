@@ -194,6 +194,9 @@ class BlobReader:
             self._buffer, self._offset = self._next_chunk(), 0
         if count is None or count < 0:
             count = len(self._buffer)
+        if self._offset == 0 and count >= len(self._buffer):
+            self._offset = len(self._buffer)
+            return self._buffer  # the whole network read: handed on without a copy
         piece = self._buffer[self._offset:self._offset + count]
         self._offset += len(piece)
         return piece
