@@ -41,13 +41,16 @@ SANITY_PYTHONS := 3.9 3.10 3.11 3.12 3.13
 PYTHON_LINKS := $(CURDIR)/build/pythons
 # The smoke subset: a module per kind of request (tag list, manifest and config, blob, upload), one
 # role, the lookup and the filter, against the real registries of the test bed; mostly one Ansible
-# run a test. The first test asserts which Python the modules ran on.
+# run a test. The first test asserts which Python the modules ran on. registry_extract (a layer
+# streamed, tar read, digest checked) and registry_sync (the documented two-host playbook) too.
 SMOKE_MODULE_TESTS := tests/integration/test_environment.py::test_modules_run_on_the_python_asked_for \
                tests/integration/test_tags_info.py::test_lists_all_tags_like_skopeo \
                tests/integration/test_manifest_info.py::test_ad_hoc_platform_child_with_config_equals_skopeo \
                tests/integration/test_blob_fetch.py::test_dest_directory_names_file_by_digest \
                tests/integration/test_copy.py::test_ad_hoc_copy_between_registries_equals_skopeo \
-               tests/integration/test_roles.py::test_pin_images_check_and_diff_mode
+               tests/integration/test_roles.py::test_pin_images_check_and_diff_mode \
+               tests/integration/test_extract_faults.py::test_a_layer_that_does_not_match_its_digest_is_refused_and_dest_unchanged \
+               tests/integration/test_sync.py::test_two_hosts_slices_give_the_same_destination_as_one_run
 SMOKE_TESTS := $(SMOKE_MODULE_TESTS) \
                tests/integration/test_registry_digest.py::test_digests_equal_skopeo_in_order \
                tests/integration/test_docker_ref.py::test_filter_in_a_playbook

@@ -14,7 +14,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.digest_batch import (
     resolve_digests)
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference, parse_repository)
 

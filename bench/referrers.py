@@ -25,7 +25,7 @@ for path in (ROOT, os.path.join(ROOT, "build", "collections")):
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (  # noqa: E402
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import copy_images  # noqa: E402
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (  # noqa: E402
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (  # noqa: E402
     connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (  # noqa: E402
     open_store, parse_location)

@@ -112,6 +112,58 @@ notes:
   - Docker Hub (C(docker.io)) is reached at C(https://registry-1.docker.io).
 """
 
+    SIDES = r"""
+options:
+  src_auth:
+    description:
+      - Connection options for the registry of the source side only, over the task's connection
+        options.
+      - When it names any credential (O(src_auth.username), O(src_auth.password),
+        O(src_auth.identity_token)), all the credentials of that side come from it.
+      - Credentials are only ever sent to the registry of their side (and its token server).
+        A side whose images are on more than one registry (the C(images) form of
+        M(drc.registry.registry_copy)) refuses credentials here (they would reach every one of
+        them); use O(auths) keyed by registry host.
+      - The task's own O(username)/O(password)/O(identity_token) name no registry; they are
+        refused when the sides without credentials of their own are on two different registries.
+        Use O(src_auth) and O(dest_auth), or O(auths) keyed by registry host.
+    type: dict
+    suboptions: &side
+      username:
+        description: Username for this side's registry.
+        type: str
+      password:
+        description: Password or access token for this side's username.
+        type: str
+      identity_token:
+        description: An OAuth2 refresh token for this side's registry.
+        type: str
+      validate_certs:
+        description: Verify this side's TLS certificate.
+        type: bool
+      ca_path:
+        description: CA certificates (PEM) to trust for this side.
+        type: path
+      client_cert:
+        description: A client certificate (PEM) for this side.
+        type: path
+      client_key:
+        description: The key of this side's client certificate.
+        type: path
+      timeout:
+        description: Seconds to wait on this side.
+        type: float
+      retries:
+        description: Retries of temporary failures on this side.
+        type: int
+  dest_auth:
+    description:
+      - Connection options for the registry of the destination side only, with the same keys and
+        rules as O(src_auth).
+    type: dict
+    suboptions: *side
+"""
+
     ACTIONGROUP = r"""
 attributes:
   action_group:

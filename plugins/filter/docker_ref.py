@@ -107,14 +107,14 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    InvalidReference, parse_index, parse_reference)
+    InvalidReference, parse_registry_host, parse_reference)
 
 
 def docker_ref(value, default_index=None):
     """Parse an image reference into the documented dict."""
     try:
         if default_index is not None:
-            parse_index(default_index)
+            parse_registry_host(default_index)
         return parse_reference(value, default_index=default_index)
     except InvalidReference as exc:
         raise AnsibleFilterError(str(exc))

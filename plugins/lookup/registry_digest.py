@@ -145,8 +145,8 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
-from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import resolve_each
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
+    connection_options_each)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.plugin_utils._registry import (
@@ -210,9 +210,7 @@ class LookupModule(LookupBase):
             except RegistryError as exc:
                 raise lookup_error(exc, term)
         try:
-            credentials = resolve_each(references, options)  # each bound to its term's registry
-            options_list = [connection_options(ref, options, concurrency, creds)
-                            for ref, creds in zip(references, credentials)]
+            options_list = connection_options_each(references, options, concurrency)
         except RegistryError as exc:
             raise lookup_error(exc)
         try:

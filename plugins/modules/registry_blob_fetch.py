@@ -127,16 +127,16 @@ size:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import fetch_blob, head_blob
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
-from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.downloads import (
     blob_destination, write_verified_file)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    parse_repository, validate_digest)
-from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
 
 
 def main():
@@ -145,7 +145,7 @@ def main():
             repository=dict(type="str", required=True),
             digest=dict(type="str"),
             image_id=dict(type="str"),
-            api_version=v1_results.API_VERSION_OPTION,
+            api_version=v1_modules.API_VERSION_OPTION,
             dest=dict(type="path", required=True),
             size=dict(type="int"),
         ),
@@ -158,7 +158,7 @@ def main():
     params = module.params
     try:
         if params["image_id"] is not None or params["api_version"] == "v1":
-            registry.exit(**v1_results.blob_fetch(module, registry, params["repository"]))
+            registry.exit(**v1_modules.blob_fetch(module, registry, params["repository"]))
         digest = validate_digest(params["digest"])
         size = params["size"]
         if size is not None and size < 0:

@@ -70,13 +70,13 @@ registry:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.catalog import list_repositories
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    ImageReference, parse_index)
+    ImageReference, parse_registry_host)
 from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import compile_match
 
 
@@ -95,10 +95,10 @@ def main():
         if params["page_size"] is not None and params["page_size"] < 1:
             raise InputError("page_size must be 1 or more, got %d" % params["page_size"])
         pattern = compile_match(params["match"])
-        index = parse_index(params["registry"])
+        host = parse_registry_host(params["registry"])
         # The catalog belongs to the registry, not a repository: a placeholder name binds the
         # credentials to the host only.
-        target = ImageReference(index["name"], "_catalog", scheme=index["scheme"],
+        target = ImageReference(host["name"], "_catalog", scheme=host["scheme"],
                                 scheme_written="://" in params["registry"])
         connection = registry.connect(target)
         names = list_repositories(connection, params["page_size"])

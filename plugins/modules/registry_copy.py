@@ -45,8 +45,8 @@ options:
         optionally prefixed with V(docker://)), an OCI image layout, V(oci:PATH[:TAG]) or
         V(oci-archive:PATH[:TAG]), or a Docker archive, V(docker-archive:PATH[:NAME:TAG]).
       - A layout without a tag, or a Docker archive without a name, must hold exactly one image.
-      - A Docker archive is read in place (a compressed one is decompressed into a temporary file
-        first). Its image has no registry manifest; the copy makes one (Docker schema 2, as
+      - A Docker archive is read in place (a compressed one is decompressed into a temporary
+        directory in the system's first, as an C(oci-archive:) is unpacked). Its image has no registry manifest; the copy makes one (Docker schema 2, as
         C(skopeo) does) from the config and the layers, so its digest is the copy's own.
       - Required unless O(images) is given.
     type: str
@@ -87,51 +87,6 @@ options:
         description: Where to copy it, as O(dest).
         type: str
         required: true
-  src_auth:
-    description:
-      - Connection options for the O(src) registry only, over the task's connection options.
-      - When it names any credential (O(src_auth.username), O(src_auth.password),
-        O(src_auth.identity_token)), all the credentials of that side come from it.
-      - Credentials are only ever sent to the registry of their side (and its token server).
-        In the O(images) form, a side whose images are on more than one registry refuses
-        credentials here (they would reach every one of them); use O(auths) keyed by registry host.
-      - The task's own O(username)/O(password)/O(identity_token) name no registry; a copy refuses
-        them when the sides without credentials of their own are on two different registries.
-        Use O(src_auth) and O(dest_auth), or O(auths) keyed by registry host.
-    type: dict
-    suboptions: &side
-      username:
-        description: Username for this side's registry.
-        type: str
-      password:
-        description: Password or access token for this side's username.
-        type: str
-      identity_token:
-        description: An OAuth2 refresh token for this side's registry.
-        type: str
-      validate_certs:
-        description: Verify this side's TLS certificate.
-        type: bool
-      ca_path:
-        description: CA certificates (PEM) to trust for this side.
-        type: path
-      client_cert:
-        description: A client certificate (PEM) for this side.
-        type: path
-      client_key:
-        description: The key of this side's client certificate.
-        type: path
-      timeout:
-        description: Seconds to wait on this side.
-        type: float
-      retries:
-        description: Retries of temporary failures on this side.
-        type: int
-  dest_auth:
-    description:
-      - Connection options for the O(dest) registry only, with the same keys as O(src_auth).
-    type: dict
-    suboptions: *side
   platforms:
     description:
       - Copy only these platforms of an index, C(os/architecture[/variant]) each, for example
@@ -224,6 +179,7 @@ options:
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup
+  - drc.registry.registry.sides
 attributes:
   check_mode:
     support: full
@@ -235,8 +191,9 @@ notes:
   - The connection options (O(username), O(ca_path), ...) apply to both registries unless
     O(src_auth) or O(dest_auth) override them.
   - Docker schema 1 manifests are not copied.
-  - An C(oci-archive:) source is unpacked into a temporary directory first (the system's, so it
-    needs room for the archive); a C(oci-archive:) destination is assembled in a temporary
+  - An C(oci-archive:) source is unpacked into a temporary directory first (C(.drc-tmp-unpack-*) in
+    the system's, so it needs room for the archive; one a killed run left is removed by the next
+    run that unpacks an archive); a C(oci-archive:) destination is assembled in a temporary
     directory beside it and renamed into place.
   - Two tasks writing the same OCI layout at the same time are not supported.
   - Docker-format images (Docker manifest lists and schema 2 manifests) are written to an OCI
@@ -439,17 +396,16 @@ referrers_skipped:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec, connection_options
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec, connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_cache import (
     BlobLocations, cache_path_option)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     DEFAULT_CONCURRENCY, copy_images)
-from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
-    RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
     SharedConnections, announce, involves_files, list_result, parse_pairs, store_opener)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import FORMATS
@@ -487,12 +443,7 @@ def main():
     def make_options(reference, side):
         return connection_options(reference, side_options(params, params[side + "_auth"]))
 
-    def connect(options):
-        connection = RegistryConnection(options, log=module.debug, warn=module.warn)
-        registry.connections.append(connection)  # closed by registry.exit / registry.fail
-        return connection
-
-    connections = SharedConnections(make_options, connect)
+    connections = SharedConnections(make_options, registry.open)  # closed by exit / fail
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
         if single:

@@ -153,13 +153,13 @@ removed_keys:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.login import (
     check_credentials, check_scope, remove, store, warnings_for)
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    ImageReference, parse_index)
+    ImageReference, parse_registry_host)
 
 
 def main():
@@ -176,21 +176,21 @@ def main():
     registry = RegistryModule(module)
     params, path = module.params, module.params["config_path"]
     try:
-        index = parse_index(params["registry"])
+        host = parse_registry_host(params["registry"])
         if params["state"] == "absent":
-            registry.exit(registry=index["name"], **remove(path, index["name"], module.check_mode, module._diff))
-        scope = check_scope(index["name"], params["repository"])
+            registry.exit(registry=host["name"], **remove(path, host["name"], module.check_mode, module._diff))
+        scope = check_scope(host["name"], params["repository"])
         # Credentials bound to the registry's host (a namespace key needs the repository).
-        target = ImageReference(index["name"], params["repository"] or "_catalog",
-                                scheme=index["scheme"], scheme_written="://" in params["registry"])
+        target = ImageReference(host["name"], params["repository"] or "_catalog",
+                                scheme=host["scheme"], scheme_written="://" in params["registry"])
         connection = registry.connect(target)
         result = dict(check_credentials(connection, scope), registry=connection.base_url, changed=False)
         if result["auth_scheme"] == "none":
-            module.warn("%s asks for no credentials: they were not checked" % index["name"])
+            module.warn("%s asks for no credentials: they were not checked" % host["name"])
         if path:
-            result.update(store(path, index["name"], connection.auth.credentials,
+            result.update(store(path, host["name"], connection.auth.credentials,
                                 module.check_mode, module._diff))
-            for warning in warnings_for(path, index["name"]):
+            for warning in warnings_for(path, host["name"]):
                 module.warn(warning)
     except RegistryError as exc:
         registry.fail(exc)

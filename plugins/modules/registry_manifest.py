@@ -76,11 +76,9 @@ reference:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
-from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import (
-    delete_manifest, find_manifest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import delete_image
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
@@ -99,11 +97,8 @@ def main():
     try:
         reference = parse_image_reference(params["reference"])
         connection = registry.connect(reference)
-        connection.hint_scopes([repository_scope(reference.repository, "pull,delete")])
-        found = find_manifest(connection, reference.repository, reference.api_reference)
-        changed = found is not None
-        if changed and not module.check_mode:
-            changed = delete_manifest(connection, reference.repository, found["digest"])
+        found, changed = delete_image(connection, reference.repository, reference.api_reference,
+                                      module.check_mode)
     except RegistryError as exc:
         registry.fail(exc)
     result = {"changed": changed, "reference": reference.string}

@@ -191,8 +191,8 @@ rate_limit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import is_not_found
 from ansible_collections.drc.registry.plugins.module_utils._registry.images import describe_image
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import manifest_path
@@ -200,6 +200,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
 from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
@@ -210,7 +211,7 @@ def main():
             platform=dict(type="str"),
             os_version=dict(type="str"),
             config=dict(type="bool", default=False),
-            api_version=v1_results.API_VERSION_OPTION,
+            api_version=v1_modules.API_VERSION_OPTION,
         ),
         required_by={"os_version": "platform"},
         supports_check_mode=True,
@@ -223,7 +224,7 @@ def main():
                     if params["platform"] is not None else None)
         reference = parse_image_reference(params["reference"])
         connection = registry.connect(reference)
-        legacy = v1_results.select(module, reference, connection)
+        legacy = v1_modules.select(module, reference, connection)
         if legacy:
             registry.exit(**v1_results.manifest_info(legacy, reference, params, module.warn))
         result = describe_image(connection, reference, platform, params["config"],

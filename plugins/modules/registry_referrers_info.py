@@ -140,9 +140,9 @@ referrers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import referrers_info

@@ -96,10 +96,10 @@ registry:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
 
 
 def main():
@@ -113,7 +113,7 @@ def main():
     )
     registry = RegistryModule(module)
     try:
-        result = v1_results.search_info(module)
+        result = v1_modules.search_info(module)
     except RegistryError as exc:
         registry.fail(exc)
     registry.exit(**result)

@@ -97,45 +97,6 @@ options:
                 destination then gets a new index holding just those children (a new digest).
             type: list
             elements: str
-  src_auth:
-    description:
-      - Connection options for O(src_registry) only, over the task's connection options. When it
-        names any credential, all the credentials of that side come from it.
-      - Credentials are only ever sent to the registry of their side (and its token server).
-    type: dict
-    suboptions: &side
-      username:
-        description: Username for this side's registry.
-        type: str
-      password:
-        description: Password or access token for this side's username.
-        type: str
-      identity_token:
-        description: An OAuth2 refresh token for this side's registry.
-        type: str
-      validate_certs:
-        description: Verify this side's TLS certificate.
-        type: bool
-      ca_path:
-        description: CA certificates (PEM) to trust for this side.
-        type: path
-      client_cert:
-        description: A client certificate (PEM) for this side.
-        type: path
-      client_key:
-        description: The key of this side's client certificate.
-        type: path
-      timeout:
-        description: Seconds to wait on this side.
-        type: float
-      retries:
-        description: Retries of temporary failures on this side.
-        type: int
-  dest_auth:
-    description:
-      - Connection options for the O(dest) registry only, with the same keys as O(src_auth).
-    type: dict
-    suboptions: *side
   concurrency:
     description:
       - How many images are copied at once (each moving up to 4 blobs at once), and the most
@@ -167,6 +128,7 @@ options:
 extends_documentation_fragment:
   - drc.registry.registry
   - drc.registry.registry.actiongroup
+  - drc.registry.registry.sides
 attributes:
   check_mode:
     support: full
@@ -301,10 +263,10 @@ throttled:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import side_argspec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import side_argspec
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.sync import DEFAULT_SYNC_CONCURRENCY
 from ansible_collections.drc.registry.plugins.module_utils._registry.sync_task import run_sync_task
 

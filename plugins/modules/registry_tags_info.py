@@ -133,8 +133,8 @@ rate_limit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.ansible_module import RegistryModule
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import argument_spec
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.ansible_module import RegistryModule
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import argument_spec
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import is_not_found
 from ansible_collections.drc.registry.plugins.module_utils._registry.tags import list_tags
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -142,6 +142,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_repository
 from ansible_collections.drc.registry.plugins.module_utils._registry.tag_selection import (
     compile_match, select_tags)
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters import v1_modules
 from ansible_collections.drc.registry.plugins.module_utils._registry import v1_results
 
 
@@ -152,7 +153,7 @@ def main():
             page_size=dict(type="int"),
             match=dict(type="str"),
             sort=dict(type="str", choices=["none", "semver"], default="none"),
-            api_version=v1_results.API_VERSION_OPTION,
+            api_version=v1_modules.API_VERSION_OPTION,
         ),
         supports_check_mode=True,
     )
@@ -164,7 +165,7 @@ def main():
         pattern = compile_match(params["match"])
         reference = parse_repository(params["repository"])
         connection = registry.connect(reference)
-        legacy = v1_results.select(module, reference, connection)
+        legacy = v1_modules.select(module, reference, connection)
         if legacy:
             registry.exit(**v1_results.tags_info(legacy, reference, params))
         exists = True

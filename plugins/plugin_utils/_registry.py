@@ -8,7 +8,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.utils.display import Display
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     CONNECTION_OPTION_NAMES)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
     HAS_REQUESTS, REQUESTS_IMPORT_ERROR)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import urllib.request
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -239,6 +239,83 @@ def test_bearer_token_is_not_sent_to_a_redirect_target(tmp_path):
     assert cdn_auth == [None]
     assert realm_requests == []
     assert token not in run.output
+
+
+def test_bearer_token_through_the_proxy_reaches_only_its_registry(testbed, tmp_path):
+    """bearer_token with the proxy option, at -vvvv: the proxy logs every request it relays, with
+    its headers (the hosts are plain http; the loopback fallback's https try is a CONNECT whose
+    handshake fails). The token travels only as the Authorization of requests to the registry it
+    was given for; a second token, for a scripted registry, never reaches the host its blob
+    redirect names (another port of the same address). Neither goes to the proxy as
+    Proxy-Authorization or to a token service, and neither is in the output or the results."""
+    registry = testbed.registries["token"]
+    token = token_from_bed(testbed, "app/multi")
+    redirected = "given-bearer-" + secrets.token_hex(8)  # for the scripted registry only
+    testbed.token_server.reset_counter()
+    with ForwardProxy((PROXY_USER, PROXY_PASSWORD)) as proxy, \
+            HostileServer(lambda request: Reply(200, {"Content-Type": "application/octet-stream"}, BLOB)) as cdn:
+
+        def blob(request):
+            if request.headers.get("Authorization") != "Bearer " + redirected:
+                return Reply(401, {"WWW-Authenticate": 'Bearer realm="http://%s/token"' % cdn.host})
+            return Reply(307, {"Location": "http://%s/blob" % cdn.host})
+
+        with scripted_registry({("GET", "/v2/app/blobs/" + digest(BLOB)): blob}) as server:
+            tasks = [
+                {"drc.registry.registry_tags_info": dict(repository=ref(registry, "app/multi"),
+                                                         bearer_token="{{ t }}", proxy="{{ p }}"),
+                 "register": "tags"},
+                {"ansible.builtin.set_fact": {"looked_up": "{{ lookup('drc.registry.registry_digest', '%s', "
+                                                           "bearer_token=t, proxy=p) }}" % ref(registry, "app/multi:oci")},
+                 "register": "lookup"},
+                {"drc.registry.registry_copy": dict(src=ref(registry, "app/multi:oci"),
+                                                    dest="oci:%s:1" % (tmp_path / "layout"),
+                                                    bearer_token="{{ t }}", proxy="{{ p }}"),
+                 "register": "copied"},
+                {"drc.registry.registry_blob_fetch": dict(repository="http://%s/app" % server.host,
+                                                          digest=digest(BLOB), dest=str(tmp_path / "blob"),
+                                                          bearer_token="{{ r }}", proxy="{{ p }}"),
+                 "register": "fetched"},
+            ]
+            for task in tasks:
+                task["ignore_errors"] = True
+            play_vars = {"t": token, "r": redirected, "p": proxy.url_with(PROXY_USER, PROXY_PASSWORD)}
+            run = run_playbook(tasks, str(tmp_path), play_vars=play_vars, verbosity=4, env=no_proxy_env())
+        log = list(proxy.log)
+        cdn_auth = [r.headers.get("Authorization") for r in cdn.requests]
+    token_requests = list(testbed.token_server.log)
+    for name in ("tags", "lookup", "copied", "fetched"):
+        assert run.results[name].get("failed") is not True, (name, run.results[name])
+    assert (tmp_path / "blob").read_bytes() == BLOB
+    expected_digest = "sha256:" + hashlib.sha256(testbed.skopeo_raw_manifest(registry, "app/multi:oci")).hexdigest()
+    assert run.results["lookup"]["ansible_facts"]["looked_up"] == expected_digest
+    assert run.results["copied"]["digest"] == expected_digest
+
+    proxy_auth = "Basic " + base64.b64encode(("%s:%s" % (PROXY_USER, PROXY_PASSWORD)).encode()).decode()
+    carrying = {}  # host -> [(header, value)] of every relayed request that carried a token
+    tunnels, relayed = [], []
+    for entry in log:
+        assert entry["allowed"] and entry["headers"].get("Proxy-Authorization") == proxy_auth, entry
+        if entry["method"] == "CONNECT":
+            tunnels.append(entry["target"])
+        else:
+            relayed.append(urlsplit(entry["target"]))
+        for name, value in entry["headers"].items():
+            if token in value or redirected in value:
+                carrying.setdefault(urlsplit(entry["target"]).netloc, []).append((name, value))
+    assert set(tunnels) == {registry.host}, tunnels  # the https try of each task on it, no header in
+    assert set(carrying) == {registry.host, server.host}, carrying
+    assert set(carrying[registry.host]) == {("Authorization", "Bearer " + token)}
+    assert set(carrying[server.host]) == {("Authorization", "Bearer " + redirected)}
+    # every task went through the proxy: the copy's blobs, the scripted registry and its redirect
+    assert any(p.netloc == registry.host and "/blobs/" in p.path for p in relayed), relayed
+    others = [(p.netloc, p.path) for p in relayed if p.netloc != registry.host]
+    assert others[-2:] == [(server.host, "/v2/app/blobs/" + digest(BLOB)), (cdn.host, "/blob")], others
+    assert set(host for host, path in others) == {server.host, cdn.host}, others
+    assert cdn_auth == [None] and token_requests == []  # no token to the CDN, no token service asked
+    for text in (run.output, json.dumps(run.results)):
+        for secret in (token, token[-24:], redirected, PROXY_PASSWORD):
+            assert secret not in text, "secret %r shown" % secret[:12]
 
 
 # -- the loopback fallback -------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def test_a_big_copy_holds_about_one_chunk_in_memory(testbed):
     from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
         RegistryConnection)
     from ansible_collections.drc.registry.plugins.module_utils._registry.copy import copy_images
-    from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+    from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
         connection_options)
     from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
         open_store, parse_location)

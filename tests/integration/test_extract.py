@@ -5,6 +5,7 @@ compared byte for byte and mode for mode with umoci unpack's rootfs of the same 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import stat
@@ -15,7 +16,7 @@ from tests.integration.ansible_runner import run_playbook
 from tests.integration.conftest import connection, ref
 from tests.testbed.images import Layout
 from tests.testbed.layered_images import (
-    directory, fifo, file, hardlink, layered_image, opaque, push, symlink, tar_bytes, umoci_unpack,
+    directory, fifo, file, hardlink, layered_image, opaque, owned, push, symlink, tar_bytes, umoci_unpack,
     whiteout)
 
 MODULE = "drc.registry.registry_extract"
@@ -54,6 +55,20 @@ def layers() -> list:
     return [first, second, third]
 
 
+def owned_layers() -> list:
+    """Members with owners other than root; the second layer gives srv/app/data new owners."""
+    return [tar_bytes([
+        directory("srv"), owned(directory("srv/app", 0o750), 1001, 1002),
+        owned(file("srv/app/data", b"owned by 1234\n", 0o640), 1234, 5678),
+        file("srv/app/root-file", b"root's\n"), owned(symlink("srv/app/link", "data"), 4242, 4343),
+    ]), tar_bytes([owned(file("srv/app/data", b"owned by 2345 now\n", 0o640), 2345, 6789)])]
+
+
+# what owned_layers says: path -> (uid, gid)
+IMAGE_OWNERS = {"srv": (0, 0), "srv/app": (1001, 1002), "srv/app/data": (2345, 6789),
+                "srv/app/root-file": (0, 0), "srv/app/link": (4242, 4343)}
+
+
 def tree(root: str) -> dict:
     """{relative path: (type, mode, sha256 or link target)} without following anything."""
     found = {}
@@ -74,6 +89,16 @@ def tree(root: str) -> dict:
     return found
 
 
+def owners(root: str) -> dict:
+    """{relative path: (uid, gid)} without following anything."""
+    found = {}
+    for base, dirs, files in os.walk(root):
+        for name in dirs + files:
+            info = os.lstat(os.path.join(base, name))
+            found[os.path.relpath(os.path.join(base, name), root)] = (info.st_uid, info.st_gid)
+    return found
+
+
 def subtree(root: str, paths: list) -> dict:
     out = {}
     for path in paths:
@@ -91,9 +116,13 @@ def extracted(testbed, tmp_path_factory):
     layout_path = str(work / "layout")
     layout = Layout(layout_path)
     layered_image(layout, "layers", layers())
+    layered_image(layout, "owned-gzip", owned_layers())
+    layered_image(layout, "owned-zstd", owned_layers(), compression="zstd")
     layout.save()
     token = testbed.registries["token"]
     push(testbed, token, layout_path, "layers", "extract/layers:1")
+    for compression in ("gzip", "zstd"):
+        push(testbed, token, layout_path, "owned-" + compression, "extract/owned:" + compression)
     rootfs = umoci_unpack(layout_path, "layers", str(work / "bundle"))
     conn = connection(testbed, token)
     image = ref(token, "extract/layers:1")
@@ -125,6 +154,23 @@ def extracted(testbed, tmp_path_factory):
         {MODULE: dict(common, dest=str(work / "missing"), paths=["/etc/app/old"]), "register": "missing",
          "ignore_errors": True},
     ]
+    owned_image = dict(conn, reference=ref(token, "extract/owned:gzip"), paths=["/srv"])
+    tasks += [
+        {MODULE: dict(owned_image, dest=str(work / "owners")), "register": "owners"},
+        {MODULE: dict(owned_image, dest=str(work / "owners")), "register": "owners_again"},
+        {MODULE: dict(owned_image, dest=str(work / "owners_set"), owner="nobody", group="4444"),
+         "register": "owners_set"},
+        {MODULE: dict(owned_image, dest=str(work / "owners_set"), owner="nobody", group="4444"),
+         "register": "owners_set_again"},
+        {MODULE: dict(owned_image, dest=str(work / "owner_only"), owner="4321"), "register": "owner_only"},
+        {MODULE: dict(owned_image, dest=str(work / "owners_back"), owner="nobody", group="4444"),
+         "register": "owners_back_set"},
+        {MODULE: dict(owned_image, dest=str(work / "owners_back")), "register": "owners_back"},
+        {MODULE: dict(owned_image, dest=str(work / "zstd"), reference=ref(token, "extract/owned:zstd")),
+         "register": "zstd"},
+    ]
+    for task in tasks[-8:]:  # each is read by its own test: one failure must not hide the others
+        task["ignore_errors"] = True
     run = run_playbook(tasks, str(play))
     assert "Traceback" not in run.output, run.output
     return {"run": run, "results": run.results, "rootfs": rootfs, "dest": str(dest), "work": work,
@@ -245,3 +291,47 @@ def test_a_whited_out_path_is_not_in_the_image(extracted):
     failed = extracted["results"]["missing"]
     assert failed["failed"] is True and "/etc/app/old is not in the image" in failed["msg"]
     assert not os.path.exists(os.path.join(str(extracted["work"]), "missing"))
+
+
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="owners are set only when the module runs as root")
+
+
+@AS_ROOT
+def test_image_owners_are_kept_when_running_as_root(extracted):
+    results, work = extracted["results"], str(extracted["work"])
+    assert results["owners"]["changed"] is True, results["owners"]
+    assert owners(os.path.join(work, "owners")) == IMAGE_OWNERS
+    assert results["owners_again"]["changed"] is False, results["owners_again"]
+    # a tree with other owners is not what the image holds: put back
+    assert results["owners_back_set"]["changed"] is True and results["owners_back"]["changed"] is True
+    assert owners(os.path.join(work, "owners_back")) == IMAGE_OWNERS
+
+
+@AS_ROOT
+def test_owner_and_group_options_apply_to_everything_written(extracted):
+    results, work = extracted["results"], str(extracted["work"])
+    assert results["owners_set"]["changed"] is True, results["owners_set"]
+    assert owners(os.path.join(work, "owners_set")) == dict.fromkeys(IMAGE_OWNERS, (65534, 4444))  # nobody
+    assert results["owners_set_again"]["changed"] is False, results["owners_set_again"]
+    # owner alone: the group stays the image's
+    assert owners(os.path.join(work, "owner_only")) == dict(
+        (path, (4321, gid)) for path, (_uid, gid) in IMAGE_OWNERS.items())
+
+
+def test_a_zstd_layer_gives_the_same_tree_as_its_gzip_twin(extracted, testbed):
+    results, work = extracted["results"], str(extracted["work"])
+    token = testbed.registries["token"]
+    media_types = {}
+    for compression in ("gzip", "zstd"):
+        manifest = json.loads(testbed.skopeo_raw_manifest(token, "extract/owned:" + compression))
+        media_types[compression] = set(layer["mediaType"] for layer in manifest["layers"])
+    assert media_types == {"gzip": {"application/vnd.oci.image.layer.v1.tar+gzip"},
+                           "zstd": {"application/vnd.oci.image.layer.v1.tar+zstd"}}
+    zstd = results["zstd"]
+    assert zstd.get("failed") is not True and zstd["changed"] is True, zstd
+    assert zstd["digest"] != results["owners"]["digest"]
+    assert zstd["files"] == results["owners"]["files"]
+    assert tree(os.path.join(work, "zstd")) == tree(os.path.join(work, "owners"))
+    assert owners(os.path.join(work, "zstd")) == owners(os.path.join(work, "owners"))
+    with open(os.path.join(work, "zstd", "srv/app/data"), "rb") as handle:
+        assert handle.read() == b"owned by 2345 now\n"

@@ -95,6 +95,7 @@ REFUSED = {  # tag -> what the failure must say
     "loop": ["too many levels of symbolic links", "a/x"],
     "size-lie": ["larger than its declared", "blob sha256:"],
     "zstd-missing": ["application/vnd.oci.image.layer.v1.tar+zstd", "zstandard"],
+    "zstd-not-zstd": ["is not a valid tar archive", "zstd"],
     "paths-dotdot": ["..", "paths"],
 }
 
@@ -143,12 +144,17 @@ def hostile(testbed, tmp_path_factory):
                                  headers={"Content-Type": media_type}):
             pass
         cases[tag] = (None, ["/"])
+    cases["zstd-not-zstd"] = (None, ["/"])  # the same gzip bytes as zstd-missing, zstandard there
+    # zstd-missing runs on a Python without zstandard: a package of that name that fails to import
+    hidden = work / "no-zstandard" / "zstandard"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
     play = work / "play"
     play.mkdir()
     tasks, dests = [], {}
     for tag, (_layers, paths) in cases.items():
-        image = "hostile-extract/%s:1" % tag if tag not in ("size-lie", "zstd-missing") \
-            else "hostile-extract/final-symlink:%s" % tag
+        image = "hostile-extract/%s:1" % tag if tag not in ("size-lie", "zstd-missing", "zstd-not-zstd") \
+            else "hostile-extract/final-symlink:%s" % tag.replace("not-zstd", "missing")
         dest = str(work / "dests" / tag / "dest")
         os.makedirs(os.path.dirname(dest))
         if tag in REFUSED:
@@ -156,6 +162,9 @@ def hostile(testbed, tmp_path_factory):
         dests[tag] = dest
         tasks.append({MODULE: dict(reference=ref(registry, image), paths=paths, dest=dest),
                       "register": tag.replace("-", "_"), "ignore_errors": True})
+        if tag == "zstd-missing":
+            path = "%s%s{{ lookup('ansible.builtin.env', 'PYTHONPATH') }}" % (hidden.parent, os.pathsep)
+            tasks[-1]["environment"] = {"PYTHONPATH": path}
     dests["paths-dotdot"] = str(work / "dests" / "paths-dotdot" / "dest")
     os.makedirs(os.path.dirname(dests["paths-dotdot"]))
     prefill(dests["paths-dotdot"])

@@ -175,7 +175,13 @@ def bed(testbed, tmp_path_factory):
                         "mirror_images_dest": "http://%s/interop/mirror" % registry.host,
                         "mirror_images_format": "oci"}},
               {"ansible.builtin.debug": {"var": "mirror_images_result"}, "register": "role_format"}]
-    run = run_playbook(tasks, paths["play"], env={"HOME": testbed.workdir})
+    # The modules' $TMPDIR, where a compressed docker-archive source is decompressed; the bomb's
+    # own, so that no later run's sweep of killed runs' debris hides what it left.
+    os.makedirs(work / "tmp" / "bomb")
+    for task in tasks:
+        if task.get("name") == "hostile_bomb":
+            task["environment"] = {"TMPDIR": str(work / "tmp" / "bomb")}
+    run = run_playbook(tasks, paths["play"], env={"HOME": testbed.workdir, "TMPDIR": str(work / "tmp")})
     assert set(run.results) == set(cases) | {"role_format", "sync_oci"}, run.output
     assert "Traceback" not in run.output, run.output
     return {"signed": signed, "results": run.results, "paths": paths, "registry": registry, "testbed": testbed, "work": work}
@@ -358,7 +364,7 @@ def test_hostile_docker_archives_are_refused(bed, name, message):
     result = bed["results"]["hostile_" + name]
     assert result["failed"] is True and message in result["msg"], result["msg"]
     assert not os.path.exists(bed["work"] / "hostile_out" / "index.json")
-    assert [n for n in os.listdir(tempfile.gettempdir()) if n.startswith(".drc-tmp-") and n.endswith(".tar")] == []
+    assert leftovers(bed["work"] / "tmp") == [] and os.listdir(bed["work"] / "tmp" / "bomb") == []
 
 
 def test_referrers_of_a_converted_image_are_reported_skipped(bed):

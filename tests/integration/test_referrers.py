@@ -111,6 +111,25 @@ def _config_and_layer(fixtures: dict, case: str) -> list:
     return _blobs_of(image["manifests"][image["digest"]], fixtures, case)
 
 
+def seed_deep_chain(testbed, registry, fixtures: dict, levels: int = 9) -> list:
+    """dp/chain:1, the unsigned image with a chain of ``levels`` OCI 1.1 artifacts, each the
+    referrer of the one before (level 1 refers to the image), recorded in fallback tags as a
+    referrers-aware client writes them; returns each level's (digest, raw bytes), level 1 first."""
+    image = fixtures["unsigned"]
+    image_raw = image["manifests"][image["digest"]]
+    pusher = ArtifactPusher(testbed, registry, "dp/chain")
+    for blob in _config_and_layer(fixtures, "unsigned"):
+        pusher.put_blob(*blob)
+    pusher.put_manifest("1", OCI_MANIFEST, image_raw)
+    subject = {"mediaType": OCI_MANIFEST, "digest": image["digest"], "size": len(image_raw)}
+    chain = []
+    for level in range(1, levels + 1):
+        body, blobs = artifact(SBOM_TYPE, b"level %d" % level, SBOM_TYPE, subject, "level %d" % level)
+        subject = pusher.push_referrer(body, blobs)
+        chain.append((subject["digest"], body))
+    return chain
+
+
 def seed_buildkit(testbed, registry) -> dict:
     """bk/multi:attested, an index as BuildKit writes it: the three platforms of app/multi:oci and
     an attestation manifest (unknown/unknown, vnd.docker.reference.*) for the amd64 child."""
@@ -151,6 +170,7 @@ def bed(testbed, tmp_path_factory):
     artifacts = push_sbom_and_signature(testbed, src, "rf/signed-image", subject)
     hostile = seed_hostile(testbed, src, fixtures)
     buildkit = seed_buildkit(testbed, src)
+    chain = seed_deep_chain(testbed, src, fixtures)
     work = tmp_path_factory.mktemp("referrers")
     layout = str(work / "layout")
     every = [("rf/%s:1" % case, "rc/%s:1" % case) for case in cases()]
@@ -170,6 +190,7 @@ def bed(testbed, tmp_path_factory):
         copy(testbed, None, "oci:%s-sbom:1" % layout, dest, "lay/signed-image:1", "sbom_from_layout"),
         copy(testbed, src, "hx/wrong:1", dest, "hx/wrong:1", "wrong_subject"),
         copy(testbed, src, "hx/cycle:1", dest, "hx/cycle:1", "cycle"),
+        copy(testbed, src, "dp/chain:1", dest, "dp/chain:1", "deep"),
         dict(copy(testbed, src, "rf/signed-image:1", dest, "ck/signed-image:1", "check"), check_mode=True),
         copy(testbed, src, "bk/multi:attested", dest, "bk/all:1", "buildkit_all"),
         copy(testbed, src, "bk/multi:attested", dest, "bk/amd64:1", "buildkit_amd64", platforms=["linux/amd64"]),
@@ -207,7 +228,7 @@ def bed(testbed, tmp_path_factory):
     writes = {mode: [r for r in testbed.registries[mode].requests_since(mark) if r[0] in WRITE_METHODS]
               for mode, mark in marks.items()}
     return {"run": run, "again": again, "writes": writes, "fixtures": fixtures, "artifacts": artifacts,
-            "hostile": hostile, "buildkit": buildkit, "src": src, "dest": dest, "third": third, "layout": layout}
+            "hostile": hostile, "buildkit": buildkit, "chain": chain, "src": src, "dest": dest, "third": third, "layout": layout}
 
 
 def results(bed, name: str) -> dict:
@@ -368,6 +389,28 @@ def test_a_referrer_cycle_is_followed_once(testbed, bed):
     assert result.get("failed") is not True, result
     assert any("cycle" in w for w in result.get("warnings", [])), result
     assert sorted(tags(testbed, bed["dest"], "hx/cycle")) == sorted(["1", hostile["sig_tag"], hostile["back_tag"]])
+
+
+def test_referrers_are_carried_eight_levels_deep_and_the_ninth_is_reported(testbed, bed):
+    """docs/referrers.md "Bounds": depth at most 8, deeper ones reported (a warning), not copied,
+    and the copy succeeds. Levels 1-8 arrive byte for byte with their fallback tags."""
+    result = results(bed, "deep")
+    chain = bed["chain"]
+    image = bed["fixtures"]["unsigned"]["digest"]
+    assert len(chain) == 9
+    assert result.get("failed") is not True and result["changed"] is True, result
+    carried = [digest for digest, _ in chain[:8]]
+    assert sorted(result["referrers"]) == sorted(carried) and result["referrers_copied"] == 8, result
+    for digest, body in chain[:8]:
+        assert raw(testbed, bed["dest"], "dp/chain@" + digest) == body
+    ninth = chain[8][0]
+    warned = [w for w in result.get("warnings", []) if "more than 8 levels" in w]
+    assert len(warned) == 1 and chain[7][0] in warned[0], result.get("warnings")
+    with pytest.raises(subprocess.CalledProcessError):
+        raw(testbed, bed["dest"], "dp/chain@" + ninth)
+    # the fallback tags of the image and levels 1-7 (each lists the next level); none for level 8
+    expected = ["1"] + [fallback_tag(d) for d in [image] + carried[:7]]
+    assert sorted(tags(testbed, bed["dest"], "dp/chain")) == sorted(expected)
 
 
 def test_check_mode_reports_the_referrers_and_writes_nothing(testbed, bed):

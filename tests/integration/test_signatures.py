@@ -94,6 +94,20 @@ def verified(testbed, tmp_path_factory):
             identity="signed_prefix", signed_prefix=SIGNED_PREFIX, prefix=prefix, **conn),
          "register": "remap_rule"},
     ]
+    # the lookup's identity= option: the same term under two rules, each result opposite to what
+    # the default rule gives (no remap: default refuses, any accepts; by digest with the remap:
+    # default accepts, match_exact refuses, the signature naming the tag)
+    by_digest = ref(registry, "fx/signed-image@" + seeded["signed-image"]["digest"])
+    for name, term, options in (
+            ("lookup_identity_any", ref(registry, seeded["signed-image"]["reference"]), "identity='any'"),
+            ("lookup_no_remap", ref(registry, seeded["signed-image"]["reference"]), ""),
+            ("lookup_identity_exact", by_digest, "identity='match_exact', signed_prefix='%s'" % SIGNED_PREFIX),
+            ("lookup_default_by_digest", by_digest, "signed_prefix='%s'" % SIGNED_PREFIX)):
+        tasks.append({"ansible.builtin.set_fact": {"looked_up": (
+            "{{ lookup('drc.registry.registry_digest', '%s', verify_keys=[k], %susername=u, password=p, "
+            "ca_path=ca) }}" % (term, options + ", " if options else ""))},
+            "vars": {"u": testbed.username, "p": testbed.password, "ca": testbed.pki.ca_cert,
+                     "k": key("key-a", "pub")}, "register": name})
     for task in tasks:  # each test reads its own result: one failing task must not hide the others
         task["ignore_errors"] = True
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("verify")))
@@ -164,6 +178,36 @@ def test_identity_rules_on_the_registry(verified):
     assert run.results["other_identity_by_repository"]["failed"] is True
     assert "keys[0]" in run.results["bad_key"]["msg"] and "not a key" in run.results["bad_key"]["msg"]
     assert run.results["remap_rule"]["digest"] == seeded["signed-docker"]["digest"]
+
+
+def test_lookup_identity_option_on_the_registry(verified):
+    """identity= reaches the lookup's check: each rule flips what the default rule says."""
+    seeded, run = verified
+    digest = seeded["signed-image"]["digest"]
+    assert run.results["lookup_identity_any"]["ansible_facts"]["looked_up"] == digest, run.results["lookup_identity_any"]
+    assert run.results["lookup_no_remap"]["failed"] is True
+    assert "identity not accepted" in run.results["lookup_no_remap"]["msg"], run.results["lookup_no_remap"]
+    assert run.results["lookup_default_by_digest"]["ansible_facts"]["looked_up"] == digest
+    refused = run.results["lookup_identity_exact"]
+    assert refused["failed"] is True, refused
+    assert "identity not accepted: signed for registry.example/fx/signed-image:1, not for " in refused["msg"], refused
+    assert "fx/signed-image@" + digest in refused["msg"] and "Traceback" not in json.dumps(refused)
+
+
+def test_the_lookup_without_cryptography_names_the_library(tmp_path):
+    """The controller's Python without cryptography (a package of that name that fails to import,
+    first on its path): the lookup fails naming the option and the library, no request made (the
+    term's registry listens nowhere)."""
+    from tests.integration.ansible_runner import ROOT, run_expression
+    (tmp_path / "cryptography").mkdir()
+    (tmp_path / "cryptography" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    run = run_expression("lookup('drc.registry.registry_digest', '127.0.0.1:9/never/contacted:1', "
+                         "verify_keys=['%s'])" % key("key-a", "pub"), env={
+                             "PYTHONPATH": os.pathsep.join((str(tmp_path), os.path.join(ROOT, "build", "collections")))})
+    assert run.rc != 0
+    assert run.result["msg"].endswith(
+        "failed: verify_keys needs the Python library 'cryptography' on the controller"), run.output
+    assert "Traceback" not in run.output
 
 
 # -- signing ----------------------------------------------------------------------------------------

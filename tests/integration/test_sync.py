@@ -14,11 +14,10 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from tests.integration.ansible_runner import run_module, run_playbook
+from tests.integration.ansible_runner import TARGET_PYTHON, run_module, run_playbook
 from tests.testbed.proxy import Fault, FaultProxy
 from tests.testbed.signed_fixtures import seed_signed_fixtures
 from tests.testbed.sync_fixtures import MULTI_TAGS, SYNC_REPOSITORIES, build_sync_layout, seed_sync_repositories
@@ -357,7 +356,7 @@ def test_two_hosts_slices_give_the_same_destination_as_one_run(bed, tmp_path):
     for label, hosts in (("two", ["worker1", "worker2"]), ("one", ["worker1"])):
         inventory = tmp_path / ("%s.ini" % label)
         inventory.write_text("[sync_workers]\n" + "".join(
-            "%s ansible_connection=local ansible_python_interpreter=%s\n" % (h, sys.executable) for h in hosts))
+            "%s ansible_connection=local ansible_python_interpreter=%s\n" % (h, TARGET_PYTHON) for h in hosts))
         variables = tmp_path / ("%s.json" % label)
         variables.write_text(json.dumps({
             "sync_src_registry": source.host, "sync_dest": "%s/sliced-%s" % (dest.host, label),

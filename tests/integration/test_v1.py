@@ -260,3 +260,38 @@ def test_standalone_registry_through_the_module():
         mid = bed.repositories["public/app"].tags["1.0"]
         assert run.result["ancestry"] == [mid.id, mid.parent.id]
         assert {r.server for r in bed.log} == {"index"}
+
+
+# -- cookies -----------------------------------------------------------------------------------------
+SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "public_names")
+INDEX_NAME, ENDPOINT_NAME, CDN_NAME = "index.v1.public.test", "reg.v1.public.test", "cdn.v1.public.test"
+
+
+@pytest.mark.parametrize("layer_host", [INDEX_NAME, CDN_NAME])
+def test_a_domain_cookie_of_an_endpoint_never_reaches_another_host(tmp_path, layer_host):
+    """Issue 26, finding 10: the index and its endpoint are two hosts of one domain on one port
+    (as on 443); the endpoint sets ``session=…; Domain=v1.public.test`` and then sends the layer
+    to storage on the index host (or a third host of the domain). The cookie goes back to the
+    endpoint and to no other host."""
+    names = (INDEX_NAME, ENDPOINT_NAME)
+    with V1Pair(names=names, cookie_domain="v1.public.test", layer_host=layer_host) as bed:
+        base = bed.repositories["public/app"].tags["1.0"].parent
+        env = {"PYTHONPATH": SHIM, "DRC_TEST_PUBLIC_NAMES": ",".join(names + (CDN_NAME,))}
+        run = run_module("drc.registry.registry_blob_fetch",
+                         {"repository": "http://%s:%d/public/app" % (INDEX_NAME, bed.index.port),
+                          "image_id": base.id, "dest": str(tmp_path), "api_version": "v1",
+                          "retries": 0}, env=env)
+        assert run.rc == 0, run.output
+        assert _sha(tmp_path / base.id) == base.checksum
+        roles = [(r.server, r.path.split("/")[-1]) for r in bed.log]
+        storage = "index" if layer_host == INDEX_NAME else CDN_NAME
+        assert roles == [("index", "_ping"), ("index", "images"), ("registry", "json"),
+                         ("registry", "layer"), (storage, base.id)], roles
+        endpoint = bed.requests_to("registry")
+        # The endpoint got its own cookie back: the jar kept it (the test is not vacuous).
+        assert endpoint[0].header("Cookie") is None
+        assert (endpoint[1].header("Cookie") or "").startswith("session="), endpoint[1].headers
+        for request in bed.log:
+            if request.server != "registry":
+                assert request.header("Cookie") is None, (request, request.headers)
+                assert request.header("Authorization") is None, (request, request.headers)

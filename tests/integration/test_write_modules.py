@@ -185,7 +185,7 @@ def test_delete_blob_unlinks_it_from_the_repository(testbed):
     from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
         RegistryConnection)
     from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import delete_blob
-    from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+    from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
         connection_options)
     from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
         parse_image_reference)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import gzip
 import hashlib
 import io
 import json
@@ -313,6 +314,12 @@ def attacks(tmp_path_factory):
         return {"name": name, "drc.registry.registry_copy": dict(src=src, dest=dest, retries=0, **extra),
                 "register": name, "ignore_errors": True}
 
+    def copy_archive(name, src, dest):
+        """A copy from an oci-archive with a $TMPDIR of its own: a later run's sweep of killed runs'
+        debris cannot hide what this one left."""
+        os.makedirs(os.path.join(temp, name))
+        return dict(copy(name, src, dest), environment={"TMPDIR": os.path.join(temp, name)})
+
     def tag(name, tag_value):
         return {"name": name, "drc.registry.registry_tag": dict(
             reference="127.0.0.1:1/app:1", tags=[tag_value], retries=0),
@@ -339,10 +346,10 @@ def attacks(tmp_path_factory):
         "repository": pub + "/f3/" + name[3:].replace("_", "-"), "retries": 0}}
         for name in ("f3_link_internal", "f3_link_userinfo", "f3_link_backslash")] + [
         # 4, 5, 13: archives
-        copy("f4_sparse", "oci-archive:%s/sparse.tar" % archives, "oci:%s/f4a" % work),
-        copy("f4_bomb", "oci-archive:%s/bomb.tar.gz" % archives, "oci:%s/f4b" % work),
-        copy("f5_docker_save", "oci-archive:%s/docker-save.tar" % archives, "oci:%s/f5" % work),
-        copy("f13_truncated_gz", "oci-archive:%s/truncated.tar.gz" % archives, "oci:%s/f13gz" % work),
+        copy_archive("f4_sparse", "oci-archive:%s/sparse.tar" % archives, "oci:%s/f4a" % work),
+        copy_archive("f4_bomb", "oci-archive:%s/bomb.tar.gz" % archives, "oci:%s/f4b" % work),
+        copy_archive("f5_docker_save", "oci-archive:%s/docker-save.tar" % archives, "oci:%s/f5" % work),
+        copy_archive("f13_truncated_gz", "oci-archive:%s/truncated.tar.gz" % archives, "oci:%s/f13gz" % work),
         # 6: what killed runs left
         copy("f6_debris", oci, "oci:%s:1" % debris_dest),
         copy("f6_archive_debris", oci, "oci-archive:%s/out.tar:1" % work),
@@ -448,7 +455,8 @@ def test_upload_locations_and_link_pages_follow_the_realm_rule(attacks, case, fr
     ("f5_docker_save", "index.json"), ("f13_truncated_gz", "cannot read the oci-archive")])
 def test_archives_are_bounded_and_leave_nothing_behind(attacks, case, fragment):
     failed(attacks, case, fragment)
-    assert os.listdir(attacks["temp"]) == []  # no unpacked directory left in TMPDIR
+    assert os.listdir(os.path.join(attacks["temp"], case)) == []  # no unpacked directory left in its TMPDIR
+    assert [n for n in os.listdir(attacks["temp"]) if n.startswith(".drc-tmp-")] == []
 
 
 # -- 6. what killed runs left is removed; what another run holds stays -----------------------------
@@ -677,3 +685,134 @@ def test_a_killed_copy_leaves_debris_the_next_run_removes(tmp_path, kind, signal
     run = run_module("drc.registry.registry_copy", {"src": "oci:%s:1" % good, "dest": dest, "retries": 0})
     assert run.rc == 0, run.output
     assert debris(str(dest_dir)) == []
+
+
+# -- 6. an oci-archive SOURCE killed mid-unpack: its directory in $TMPDIR, the next run removes ------
+FILLER_MEMBERS = 20000  # small files after the layout: unpacking them takes seconds
+
+
+def unpack_dirs(temp: str) -> list:
+    return sorted(n for n in os.listdir(temp) if n.startswith(".drc-tmp-"))
+
+
+def start_copy(src: str, dest: str, temp: str) -> subprocess.Popen:
+    command = [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_copy", "-a",
+               json.dumps({"src": src, "dest": dest, "retries": 0})]
+    return subprocess.Popen(command, env=runner_env({"TMPDIR": temp}), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_unpacking(temp: str, known: dict, count: int, processes: list) -> dict:
+    """{unpack directory name: PID of the module holding it} once ``count`` new ones are held."""
+    deadline = time.monotonic() + 120
+    while True:
+        held = {}
+        for pid in temp_holders(temp):
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if os.path.dirname(target) == temp and os.path.basename(target) not in known:
+                    held[os.path.basename(target)] = pid
+        if len(held) >= count:
+            return held
+        assert all(p.poll() is None for p in processes), [p.communicate()[0] for p in processes]
+        assert time.monotonic() < deadline, "no run started unpacking"
+        time.sleep(0.05)
+
+
+def docker_archive_members() -> list:
+    """The small image as ``docker save`` writes it."""
+    config = sha256(CONFIG).split(":")[1] + ".json"
+    layer = sha256(LAYER).split(":")[1] + "/layer.tar"
+    manifest = json.dumps([{"Config": config, "RepoTags": ["app:1"], "Layers": [layer]}]).encode()
+    return [file_member("manifest.json", manifest), file_member(config, CONFIG), file_member(layer, LAYER)]
+
+
+def slow_archives(tmp_path, kind: str) -> tuple:
+    """(source location slow to unpack, a small one, the unpacked size of the slow one's copy).
+
+    An oci-archive of the layout and many small files; a docker-archive gzip whose tar is followed
+    by many small gzip members of zeros (past the tar's end, where a reader stops): both take
+    seconds to unpack or decompress, in bounds."""
+    if kind == "oci-archive":
+        layout = layout_members(make_layout(str(tmp_path / "layout")))
+        filler = [file_member("filler/%02d/%05d" % (i % 100, i), b"%d" % i) for i in range(FILLER_MEMBERS)]
+        slow = tar_of(str(tmp_path / "slow.tar.gz"), layout + filler, "w:gz")
+        small = tar_of(str(tmp_path / "small.tar"), layout)
+        return "oci-archive:%s:1" % slow, "oci-archive:%s:1" % small, FILLER_MEMBERS
+    plain = tar_of(str(tmp_path / "image.tar"), docker_archive_members())
+    with open(plain, "rb") as handle:
+        data = gzip.compress(handle.read())
+    zeros = gzip.compress(bytes(64), mtime=0)
+    with open(tmp_path / "slow.tar.gz", "wb") as handle:
+        handle.write(data + zeros * FILLER_MEMBERS * 10)
+    with open(tmp_path / "small.tar.gz", "wb") as handle:
+        handle.write(data)  # compressed: it is decompressed in $TMPDIR too, and sweeps there
+    return ("docker-archive:%s" % (tmp_path / "slow.tar.gz"), "docker-archive:%s" % (tmp_path / "small.tar.gz"),
+            os.path.getsize(plain) + 64 * FILLER_MEMBERS * 10)
+
+
+def unpacked(path: str, kind: str) -> int:
+    """How far a run got: files unpacked (oci-archive), bytes decompressed (docker-archive)."""
+    if kind == "oci-archive":
+        return sum(len(names) for _base, _dirs, names in os.walk(path))
+    archive = os.path.join(path, "archive.tar")
+    return os.path.getsize(archive) if os.path.exists(archive) else 0
+
+
+@pytest.mark.parametrize("kind", ["oci-archive", "docker-archive"])
+def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_runs_stays(
+        tmp_path, tmp_path_factory, kind):
+    """Two copies from an archive slow to unpack (or decompress) are killed midway (SIGKILL,
+    SIGTERM); a third is stopped midway (alive, its directory locked); a fourth copy from an archive
+    removes the two dead runs' directories from $TMPDIR, not the live one's, which then finishes."""
+    # A short $TMPDIR: the controller's multiprocessing socket goes there, 107 bytes at most.
+    temp = str(tmp_path_factory.mktemp("tmp"))
+    slow, small, full = slow_archives(tmp_path, kind)
+    processes = []
+    try:
+        # Two runs killed midway.
+        for name in ("k1", "k2"):
+            processes.append(start_copy(slow, "oci:%s:1" % (tmp_path / name), temp))
+        killed = wait_for_unpacking(temp, {}, 2, processes)
+        for (name, pid), signal_number in zip(sorted(killed.items()), (signal.SIGKILL, signal.SIGTERM)):
+            os.kill(pid, signal_number)
+        for process in processes:
+            process.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while temp_holders(temp) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert unpack_dirs(temp) == sorted(killed)  # the debris of this finding
+        for name in killed:
+            assert unpacked(os.path.join(temp, name), kind) < full  # killed midway
+        # A live run, stopped midway: its directory is locked.
+        live = start_copy(slow, "oci:%s:1" % (tmp_path / "live"), temp)
+        processes.append(live)
+        (live_dir, live_pid), = wait_for_unpacking(temp, killed, 1, [live]).items()
+        os.kill(live_pid, signal.SIGSTOP)
+        try:
+            run = run_module("drc.registry.registry_copy",
+                             {"src": small, "dest": "oci:%s:1" % (tmp_path / "next"), "retries": 0},
+                             env={"TMPDIR": temp})
+            assert run.rc == 0, run.output
+            assert unpack_dirs(temp) == [live_dir]  # the dead runs' removed, its own removed, the live one kept
+        finally:
+            os.kill(live_pid, signal.SIGCONT)
+        output = live.communicate(timeout=300)[0]
+        assert live.returncode == 0, output
+        assert '"changed": true' in output, output
+        assert unpack_dirs(temp) == []
+        copied = []
+        for dest in ("live", "next"):
+            with open(tmp_path / dest / "index.json") as handle:
+                copied.append([m["digest"] for m in json.load(handle)["manifests"]])
+        assert copied[0] == copied[1] and len(copied[0]) == 1
+        if kind == "oci-archive":
+            assert copied[0] == [sha256(MANIFEST)]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

@@ -57,6 +57,13 @@ def opaque(parent: str) -> tuple:
     return file("%s/.wh..wh..opq" % parent.rstrip("/"), b"", 0o600)
 
 
+def owned(member: tuple, uid: int, gid: int) -> tuple:
+    """The member with these numeric owners in its header."""
+    info, data = member
+    info.uid, info.gid = uid, gid
+    return (info, data)
+
+
 def tar_bytes(members: list, stream=None) -> bytes:
     buffer = stream or io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:

@@ -18,6 +18,15 @@ header and no token (as a standalone registry does). ``v2=True`` makes the index
 ``/v2/`` like a v2 registry (every other ``/v2/`` path is a v2 NAME_UNKNOWN 404), to show that
 ``auto`` never falls back to v1 when v2 exists; ``v2_status`` is what ``/v2/`` then answers
 (503: a v2 registry that fails). Every request is logged with its headers.
+
+``names=(index_name, endpoint_name)`` puts both on one server and one port, as two hosts of one
+domain on 443 are: the ``Host`` header chooses the role, ``X-Docker-Endpoints`` names
+``endpoint_name:port``, and a request to any other name is logged under that name. Use names
+that resolve to loopback (tests/integration/public_names/sitecustomize.py).
+``cookie_domain`` adds ``Domain=<it>`` to the endpoint's session cookie, and ``layer_host``
+makes the endpoint answer a layer ``GET`` with a 302 to ``http://<layer_host>:<port>/storage/<id>``
+(layer storage on another host, served by this same server under any name): with both, the
+request after the cookie goes to another host of the cookie's domain.
 """
 
 from __future__ import annotations
@@ -107,8 +116,12 @@ class V1Pair:
     """The index and the registry, sharing images, repositories, tokens and sessions."""
 
     def __init__(self, standalone: bool = False, v2: bool = False, checksums: bool = True,
-                 v2_status: int = 200) -> None:
+                 v2_status: int = 200, names: tuple | None = None,
+                 cookie_domain: str | None = None, layer_host: str | None = None) -> None:
         self.standalone = standalone
+        self.names = names
+        self.cookie_domain = cookie_domain
+        self.layer_host = layer_host
         self.v2 = v2
         self.v2_status = v2_status
         self.checksums = checksums
@@ -133,7 +146,7 @@ class V1Pair:
         ] + [{"name": "other/thing", "description": "unrelated", "star_count": 1,
               "is_official": False, "is_automated": False}]
         self.index = _Server(self, "index")
-        self.registry = self.index if standalone else _Server(self, "registry")
+        self.registry = self.index if standalone or names else _Server(self, "registry")
 
     # -- life ----------------------------------------------------------------------------------
     def start(self):
@@ -156,6 +169,20 @@ class V1Pair:
     def requests_to(self, role: str) -> list:
         return [entry for entry in self.log if entry.server == role]
 
+    @property
+    def endpoint(self) -> str:
+        """The registry endpoint as X-Docker-Endpoints names it."""
+        if self.names:
+            return "%s:%d" % (self.names[1], self.index.port)
+        return self.registry.host
+
+    def role_of(self, server: _Server, headers) -> str:
+        """"index", "registry", or (with ``names``) the host name a request was sent to."""
+        if not self.names:
+            return server.role
+        name = (headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        return {self.names[0]: "index", self.names[1]: "registry"}.get(name, name)
+
     # -- the HTTP side -------------------------------------------------------------------------
     def handler(self, server: _Server):
         pair = self
@@ -167,10 +194,11 @@ class V1Pair:
                 pass
 
             def do_GET(self):
+                role = pair.role_of(server, self.headers)
                 with pair.lock:
-                    pair.log.append(LoggedRequest(server.role, self.command, self.path,
+                    pair.log.append(LoggedRequest(role, self.command, self.path,
                                                   dict(self.headers)))
-                status, headers, body = pair.answer(server.role, self.path, self.headers)
+                status, headers, body = pair.answer(role, self.path, self.headers)
                 self.send_response(status)
                 headers.setdefault("X-Docker-Registry-Version", "0.6.0")
                 if isinstance(body, (dict, list, str, bool)):
@@ -213,6 +241,11 @@ class V1Pair:
                 return 404, {"Docker-Distribution-API-Version": "registry/2.0"}, {
                     "errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known"}]}
             return 404, {"Content-Type": "text/html"}, b"<h1>404 Not Found</h1>"
+        if self.layer_host and path.startswith("/storage/"):
+            image = self.images.get(path[len("/storage/"):])
+            if image is None:
+                return self._error(404, "Not found")
+            return 200, {"Content-Type": "application/octet-stream"}, image.layer
         if path == "/v1/_ping":
             return 200, {"X-Docker-Registry-Standalone": "True" if self.standalone else "False"}, True
         if role == "index" and path == "/v1/search":
@@ -264,7 +297,7 @@ class V1Pair:
             with self.lock:
                 self.tokens[token] = name
             out["X-Docker-Token"] = token
-            out["X-Docker-Endpoints"] = self.registry.host
+            out["X-Docker-Endpoints"] = self.endpoint
         body = [{"id": image_id, "checksum": self.images[image_id].checksum}
                 for image_id in sorted(repository.image_ids)]
         return 200, out, body
@@ -288,7 +321,8 @@ class V1Pair:
                 session = secrets.token_hex(16)
                 with self.lock:
                     self.sessions[session] = set(granted)
-                set_cookie["Set-Cookie"] = "session=%s; Path=/; HttpOnly" % session
+                domain = "; Domain=%s" % self.cookie_domain if self.cookie_domain else ""
+                set_cookie["Set-Cookie"] = "session=%s; Path=/%s; HttpOnly" % (session, domain)
         return granted
 
     def _registry(self, path: str, headers):
@@ -328,6 +362,10 @@ class V1Pair:
                 if self.checksums:
                     extra["X-Docker-Checksum-Payload"] = image.checksum
                 return 200, extra, image.json
+            if what == "layer" and self.layer_host:
+                extra["Location"] = "http://%s:%d/storage/%s" % (self.layer_host, self.index.port,
+                                                                 image_id)
+                return 302, extra, b""
             if what == "layer":
                 layer = image.layer
                 if image_id in self.corrupt:

@@ -18,7 +18,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.credentials
     CredentialError, auths_key)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
-from ansible_collections.drc.registry.plugins.module_utils._registry.files import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.atomic_write import (
     write_file_atomically)
 
 # Docker's own spelling of Docker Hub, the only one the Docker CLI reads; podman and skopeo read it

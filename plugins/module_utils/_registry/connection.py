@@ -8,7 +8,6 @@ Operations (tags.py, manifests.py, blobs.py, ...) are functions on a connection;
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import threading
 from dataclasses import dataclass, field
@@ -19,7 +18,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     parse_decimal_header)
-from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import check_target
+from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
+    as_http, check_target, fallback_note, may_fall_back_to_http)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, PingFailed, RegistryError, http_error, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -39,21 +39,6 @@ except ImportError:  # the adapters report the missing library before a connecti
 
 RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining")
 DEFAULT_MAX_PAGES = 10000
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def host_of(registry: str) -> str:
-    """``localhost:5000`` -> ``localhost``; ``[::1]:5000`` -> ``[::1]``."""
-    return registry if registry.endswith("]") else registry.rsplit(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -79,6 +64,11 @@ class ConnectionOptions:
     # which may carry a password. Neither is ever shown.
     bearer_token: str | None = field(default=None, repr=False)
     proxy: str | None = field(default=None, repr=False)
+
+    def sharing_key(self) -> tuple:
+        """Equal for options that may share one connection (and its token cache): the same
+        registry, scheme and bound credentials."""
+        return (self.registry, self.scheme, self.scheme_written, self.credentials.binding())
 
     @property
     def api_url(self) -> str:
@@ -170,12 +160,11 @@ class RegistryConnection:
         try:
             response = self._send_ping()
         except RegistryError as exc:
-            if not self._may_fall_back_to_http(exc):
+            if not may_fall_back_to_http(exc, self.base_url, self.options.scheme_written):
                 raise
             # Docker's rule: a loopback registry without TLS is reached over plain http.
-            self.log("https to %s failed (%s); trying http, as for any loopback registry"
-                     % (self.registry, exc))
-            self.base_url = "http://" + self.base_url[len("https://"):]
+            self.log(fallback_note(self.base_url, exc))
+            self.base_url = as_http(self.base_url)
             try:
                 response = self._send_ping()
             except RegistryError as http_exc:
@@ -201,11 +190,6 @@ class RegistryConnection:
         self._pinged = True
         return {"api_version": self.api_version,
                 "auth": self.auth.challenge.scheme if self.auth.challenge else None}
-
-    def _may_fall_back_to_http(self, exc: RegistryError) -> bool:
-        return all((exc.status is None, not self.options.scheme_written,
-                    self.base_url.startswith("https:"), is_loopback(host_of(self.registry)),
-                    "certificate verification failed" not in str(exc)))
 
     def _send_ping(self):
         return self.transport.request("GET", self.url("/v2/"), stream=True)

@@ -204,8 +204,13 @@ def resolve(host: str, repository: str | None = None, username: str | None = Non
 
 
 def check_one_registry(hosts: list, username: str | None = None, password: str | None = None,
-                       identity_token: str | None = None) -> None:
-    """Plain credentials name no registry: refuse them when several registries are asked."""
+                       identity_token: str | None = None, what: str = "username/password (or identity_token)",
+                       named: str = "the terms name %d", advice: str | None = None) -> None:
+    """Plain credentials name no registry: refuse them when several registries are asked.
+
+    The one check for the lookup's terms and a copy's or sync's sides: ``what`` names the
+    credentials, ``named`` (with ``%d``) where the registries come from, ``advice`` the way out.
+    """
     if not plain_credentials(username, password, identity_token):
         return
     names = []
@@ -214,11 +219,12 @@ def check_one_registry(hosts: list, username: str | None = None, password: str |
         if name not in names:
             names.append(name)
     if len(names) > 1:
-        raise CredentialError(
-            "username/password (or identity_token) are for one registry, and the terms name %d: "
-            "%s. Give each registry its own credentials with auths (drc_registry_auths), keyed by "
-            "registry host, for example {'%s': {'username': ..., 'password': ...}}"
-            % (len(names), ", ".join(names), names[0]))
+        if advice is None:
+            advice = ("Give each registry its own credentials with auths (drc_registry_auths), keyed "
+                      "by registry host, for example {'%s': {'username': ..., 'password': ...}}"
+                      % names[0])
+        raise CredentialError("%s are for one registry, and %s: %s. %s"
+                              % (what, named % len(names), ", ".join(names), advice))
 
 
 def resolve_each(references: list, options: dict, environ: dict | None = None) -> list:

@@ -10,7 +10,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     manifest_digest, manifest_path)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 DELETION_DISABLED = ("the registry does not allow deletion (for the CNCF Distribution registry, "
@@ -48,6 +48,19 @@ def delete_manifest(connection, repository: str, digest: str) -> bool:
     validate_digest(digest)
     return _delete(connection, manifest_path(repository, digest), repository,
                    "manifest %s@%s" % (repository, digest))
+
+
+def delete_image(connection, repository: str, reference: str, check_mode: bool = False) -> tuple:
+    """``registry_manifest`` ``state: absent``: (the manifest found or None, whether it was deleted).
+
+    One token covers the lookup and the delete: both are asked for up front.
+    """
+    connection.hint_scopes([repository_scope(repository, "pull,delete")])
+    found = find_manifest(connection, repository, reference)
+    changed = found is not None
+    if changed and not check_mode:
+        changed = delete_manifest(connection, repository, found["digest"])
+    return found, changed
 
 
 def delete_blob(connection, repository: str, digest: str) -> bool:

@@ -23,12 +23,6 @@ class TermError(RegistryError):
         self.index = index
 
 
-def _key(options) -> tuple:
-    """One connection (and token cache) per registry and binding of credentials."""
-    return (options.registry, options.scheme, options.scheme_written,
-            options.credentials.binding())
-
-
 def resolve_digests(references: list, options_list: list, platform: dict | None = None,
                     concurrency: int = 8, log=None, warn=None, resolve=None) -> list:
     """The digest to pin for each ImageReference, in order.
@@ -41,7 +35,7 @@ def resolve_digests(references: list, options_list: list, platform: dict | None 
     per_reference: list = []
     try:
         for reference, options in zip(references, options_list):
-            key = _key(options)
+            key = options.sharing_key()
             if key not in connections:
                 connections[key] = RegistryConnection(options, log=log, warn=warn)
             connection = connections[key]

@@ -10,9 +10,10 @@ platform per image.
 Read in place, never unpacked: the member list is read once (at most ``MAX_ARCHIVE_MEMBERS``
 members, no sparse member, every name inside the archive), and the members ``manifest.json``
 names must be regular files (links are never followed) lying inside the file; each blob is then
-read from its byte range. A compressed archive is first decompressed into a temporary file,
-bounded by the ratio the oci-archive rules allow. Written atomically: a staging layout and a
-temporary tar beside the archive (``.drc-tmp-*``), renamed into place.
+read from its byte range. A compressed archive is first decompressed into a file in a locked
+temporary directory (``oci_layout.unpack_directory``), bounded by the ratio the oci-archive rules
+allow. Written atomically: a staging layout and a temporary tar beside the archive
+(``.drc-tmp-*``), renamed into place.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import zlib
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    CHUNK, COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, MAX_INDEX_SIZE, TMP_PREFIX)
+    CHUNK, COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, MAX_INDEX_SIZE, TMP_PREFIX, unpack_directory)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     familiar_name, parse_image_reference, validate_digest)
 
@@ -108,13 +109,12 @@ class ArchiveReader:
     def __init__(self, path: str, display: str) -> None:
         self.display = display
         self.path = path
-        self._plain = None  # a decompressed copy of a compressed archive
+        self._plain = None  # the locked directory of a decompressed copy of a compressed archive
         try:
             with open(path, "rb") as probe:
                 compression = compression_of(probe.read(6))
             if compression is not None:
-                self._plain = self._decompress(path, compression)
-                self.path = self._plain.name
+                self.path = self._decompress(path, compression)
             self.members = self._scan()
         except BaseException:
             self.close()
@@ -125,10 +125,13 @@ class ArchiveReader:
             raise RegistryError("%s is zstd-compressed: decompress it first" % self.display)
         opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[compression]
         limit = max(os.path.getsize(path), 1024 * 1024) * COMPRESSED_ARCHIVE_RATIO
-        plain = tempfile.NamedTemporaryFile(prefix=TMP_PREFIX, suffix=".tar")
+        # In $TMPDIR as an oci-archive source's unpack directory: locked, removed by close (the
+        # caller's, on every failure too), and what a killed run left is swept by the next run.
+        self._plain = unpack_directory()
+        plain = os.path.join(self._plain.path, "archive.tar")
         total = 0
         try:
-            with opener(path, "rb") as source:
+            with opener(path, "rb") as source, open(plain, "xb") as out:
                 while True:
                     chunk = source.read(CHUNK)
                     if not chunk:
@@ -137,14 +140,9 @@ class ArchiveReader:
                     if total > limit:
                         raise RegistryError("%s unpacks to more than %d bytes: refusing it"
                                             % (self.display, limit))
-                    plain.write(chunk)
-            plain.flush()
+                    out.write(chunk)
         except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-            plain.close()
             raise RegistryError("cannot read the docker-archive %s: %s" % (self.display, exc))
-        except BaseException:
-            plain.close()
-            raise
         return plain
 
     def _scan(self) -> dict:

@@ -1,6 +1,9 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""Where a registry may send us: the one rule for every URL a server hands back (a token realm,
-an upload ``Location``, a ``Link`` page, a v1 endpoint).
+"""Which hosts are loopback or internal, and what follows from it, decided once:
+
+- where a registry may send us: the one rule for every URL a server hands back (a token realm,
+  an upload ``Location``, a ``Link`` page, a v1 endpoint);
+- Docker's plain-http fallback for a loopback registry (the v2 ping, the v1 ping and search).
 
 A URL a registry names is followed only when it is http or https, parsed the same by every URL
 parser (no backslash, no user information, no controls), not plain http when the registry is
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, redact_url)
@@ -43,6 +47,38 @@ def _internal_address(address) -> bool:
                 address.version == 4 and address in _SHARED_ADDRESS_SPACE))
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (no name is resolved): Docker's test for the
+    registries it reaches over plain http when https fails."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def may_fall_back_to_http(exc: RegistryError, url: str, scheme_written: bool) -> bool:
+    """Docker's rule: a loopback registry whose scheme the user did not write, tried over https
+    without an answer (no status; a certificate that failed verification is an answer), is tried
+    again over plain http."""
+    return all((exc.status is None, not scheme_written, url.startswith("https:"),
+                is_loopback(urlsplit(url).hostname or ""),
+                "certificate verification failed" not in str(exc)))
+
+
+def as_http(url: str) -> str:
+    """The same URL over plain http."""
+    return "http://" + url.split("://", 1)[1]
+
+
+def fallback_note(url: str, exc: RegistryError) -> str:
+    """The debug line of a fallback."""
+    return "https to %s failed (%s); trying http, as for any loopback registry" % (
+        urlsplit(url).netloc, exc)
+
+
 def resolve_addresses(host: str) -> list:
     """The addresses a host name resolves to; none when it does not resolve."""
     try:
@@ -70,6 +106,15 @@ def is_internal_host(host: str, resolve=resolve_addresses) -> bool:
     return False
 
 
+def inside_from_outside(target_host: str, named_by: str, resolve=resolve_addresses) -> bool:
+    """``target_host`` is internal and the host that named it is not: a public server may not
+    point our credentials or requests at an internal service."""
+    # Nested, not one boolean expression: each test may resolve a host name, in this order only.
+    if not is_internal_host(target_host, resolve):
+        return False
+    return not is_internal_host(named_by, resolve)
+
+
 def target_refusal(registry_url: str, target: str, what: str = "the URL",
                    resolve=resolve_addresses) -> str | None:
     """Why the registry at ``registry_url`` may not send us to ``target``; None if it may.
@@ -84,9 +129,7 @@ def target_refusal(registry_url: str, target: str, what: str = "the URL",
     if registry_scheme == "https" and target_scheme != "https":
         return ("the registry is reached over https but %s over plain http, which would send the "
                 "credentials or content in clear text" % what)
-    # Nested, not one boolean expression: each test may resolve a host name, in this order only.
-    internal_target = not same_origin(registry_url, target) and is_internal_host(target_host, resolve)
-    if internal_target and not is_internal_host(registry_host, resolve):
+    if not same_origin(registry_url, target) and inside_from_outside(target_host, registry_host, resolve):
         return ("it is a loopback, private or link-local address and the registry is not: a "
                 "registry may not point our credentials or requests at an internal service")
     return None

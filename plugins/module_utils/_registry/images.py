@@ -37,16 +37,13 @@ def image_config(connection, repository: str, manifest) -> dict:
 def _check_single_platform(connection, repository: str, manifest, wanted: dict, config: dict | None) -> dict:
     """A plain image asked for a platform: its config must say that platform."""
     from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-        normalise_platform, platform_matches, platform_string)
+        config_platform, normalise_platform, platform_matches, platform_string)
     if manifest.is_schema1:
         body = manifest.body
         have = normalise_platform({"os": "linux", "architecture": body.get("architecture")})
     else:
         config = config if config is not None else image_config(connection, repository, manifest)
-        have = normalise_platform({"os": config.get("os"), "architecture": config.get("architecture"),
-                                   "variant": config.get("variant"),
-                                   "os.version": config.get("os.version"),
-                                   "os.features": config.get("os.features")})
+        have = config_platform(config)
     if not platform_matches(wanted, have):
         raise RegistryError("platform %s is not available: %s is a single-platform image for %s"
                             % (platform_string(wanted), manifest.digest, platform_string(have)))

@@ -33,6 +33,8 @@ MAX_NAME_BYTES = 4096
 # A PAX or GNU long-name header is read whole into memory by tarfile: bounded here.
 MAX_EXTENDED_HEADER = 1024 * 1024
 READ_SIZE = 1024 * 1024
+# What reading a damaged layer raises (a zstd layer adds zstandard's own error).
+READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, OSError, ValueError)
 
 
 class LayerError(RegistryError):
@@ -94,16 +96,18 @@ class LayerArchive:
         self.stream = stream
         self.what = what
         source = stream
+        self._errors = READ_ERRORS
         if compression == "zstd":
             import zstandard
             source = zstandard.ZstdDecompressor().stream_reader(stream, read_size=READ_SIZE)
+            self._errors = READ_ERRORS + (zstandard.ZstdError,)  # bytes that are no zstd frame
         self._source = source
         try:
             self.tar = tarfile.open(fileobj=source, mode="r|*" if compression == "tar" else "r|",
                                     tarinfo=_BoundedTarInfo)  # small reads: its buffer is copied at each
         except HeaderTooLarge as exc:
             raise LayerError("%s: %s" % (what, exc))
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+        except self._errors as exc:
             raise LayerError("%s is not a valid tar archive: %s" % (what, exc))
         self.current = None
 
@@ -114,7 +118,7 @@ class LayerArchive:
                 info = self.tar.next()
             except HeaderTooLarge as exc:
                 raise LayerError("%s: %s" % (self.what, exc))
-            except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+            except self._errors as exc:
                 raise LayerError("%s is not a valid tar archive%s: %s" % (
                     self.what, " after member %s" % shown(self.current.name) if self.current else "",
                     exc))
@@ -138,7 +142,7 @@ class LayerArchive:
                                      % (self.what, shown(info.name), left, info.size))
                 left -= len(chunk)
                 yield chunk
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
+        except self._errors as exc:
             raise LayerError("%s is not a valid tar archive: reading member %s: %s"
                              % (self.what, shown(info.name), exc))
 
@@ -146,6 +150,6 @@ class LayerArchive:
         """Read the rest of the blob (padding, a compression trailer) so that it is verified."""
         try:
             self.tar.close()
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError):
+        except self._errors:
             pass
         self.stream.drain()

@@ -9,9 +9,11 @@ from ansible_collections.drc.registry.plugins.module_utils._registry import medi
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry import platforms
-# Some names are imported for the callers that still import them from here.
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    digest_problem, sha256_digest)
+# Still imported from here by copy.py and oci_layout.py; its home is digests.py.
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
-    digest_of, digest_problem, sha256_digest)
+    digest_of)
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
@@ -117,7 +119,7 @@ def parse_platform(value: str, os_version: str | None = None) -> dict:
 def _as_dict(platform: platforms.Platform, fill_variant: bool) -> dict:
     shown = platforms.display(platform)
     if not fill_variant:
-        shown["variant"] = platforms.normalize(platform).variant or None
+        shown["variant"] = platforms.normalise(platform).variant or None
     return shown
 
 
@@ -129,6 +131,12 @@ def normalise_platform(platform: dict, fill_variant: bool = True) -> dict:
     if not isinstance(platform, dict):
         platform = {}
     return _as_dict(platforms.from_display(platform), fill_variant)
+
+
+def config_platform(config: dict,
+                    keys: tuple = ("os", "architecture", "variant", "os.version", "os.features")) -> dict:
+    """The platform an image config names (its ``keys``), normalised."""
+    return normalise_platform({key: config.get(key) for key in keys})
 
 
 def platform_string(platform: dict) -> str:

@@ -9,10 +9,9 @@ from urllib.parse import quote
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
-    DIGEST_HEX_LENGTHS, digest_problem, manifest_digest_of, parse_decimal_header)
+    DIGEST_HEX_LENGTHS, digest_problem, manifest_digest_of, parse_decimal_header, validate_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 if TYPE_CHECKING:

@@ -37,6 +37,9 @@ LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
 MAX_INDEX_SIZE = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
 TMP_PREFIX = ".drc-tmp-"
+# An oci-archive source is unpacked in $TMPDIR, where other programs keep their files: only names
+# with this prefix are swept there (mkdtemp's random part never holds a "-").
+UNPACK_PREFIX = TMP_PREFIX + "unpack-"
 # An oci-archive is unpacked into a temporary directory: at most this many members, and at most
 # this many bytes per byte of archive (1 for a plain tar: its members cannot hold more than it;
 # a compressed one expands), counted as they are written.
@@ -72,8 +75,9 @@ def _temp_file(dir_fd: int) -> tuple:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=dir_fd)
         except FileExistsError:
             continue
-        _lock(fd)
-        return fd, name
+        if _lock(fd) and _same_file(name, fd, dir_fd):  # not taken by another run's sweep meanwhile
+            return fd, name
+        os.close(fd)
     raise RegistryError("cannot create a temporary file")
 
 
@@ -99,16 +103,17 @@ def _unlink_at(dir_fd: int, name: str) -> None:
         pass
 
 
-def remove_debris(directory: str) -> list:
-    """Remove the temp files and directories (``.drc-tmp-*``) that killed runs left in
-    ``directory``; those another run holds locked are in use and stay. Returns what was removed."""
+def remove_debris(directory: str, prefix: str = TMP_PREFIX) -> list:
+    """Remove the temp files and directories (``prefix*``, ``.drc-tmp-*`` by default) that killed
+    runs left in ``directory``; those another run holds locked are in use and stay. Returns what
+    was removed."""
     removed = []
     try:
         names = os.listdir(directory)
     except OSError:
         return removed
     for name in names:
-        if not name.startswith(TMP_PREFIX):
+        if not name.startswith(prefix):
             continue
         path = os.path.join(directory, name)
         try:
@@ -128,14 +133,43 @@ def remove_debris(directory: str) -> list:
     return removed
 
 
-class LockedTempDir:
-    """A temp directory (``.drc-tmp-*``) locked while this run uses it, removed by ``close``; one
-    that a killed run left is removed by the next ``remove_debris`` of its parent."""
+def _same_file(path: str, fd: int, dir_fd: int | None = None) -> bool:
+    """Whether ``path`` (in ``dir_fd``) still names the file ``fd`` holds."""
+    try:
+        found = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
 
-    def __init__(self, parent: str | None) -> None:
-        self.path = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=parent)
-        self._fd = os.open(self.path, os.O_RDONLY | _DIRECTORY)
-        _lock(self._fd)
+
+def unpack_directory() -> LockedTempDir:
+    """A locked directory in $TMPDIR to unpack an oci-archive source into. The unpack directories
+    killed runs left there go first; those of runs still going are locked and stay."""
+    remove_debris(tempfile.gettempdir(), UNPACK_PREFIX)
+    return LockedTempDir(None, UNPACK_PREFIX)
+
+
+class LockedTempDir:
+    """A temp directory (``prefix*``, ``.drc-tmp-*`` by default) locked while this run uses it,
+    removed by ``close``; one that a killed run left is removed by the next ``remove_debris`` of
+    its parent."""
+
+    def __init__(self, parent: str | None, prefix: str = TMP_PREFIX) -> None:
+        for _attempt in range(100):
+            path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+            try:
+                fd = os.open(path, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+            except FileNotFoundError:
+                continue
+            # Between mkdtemp and the lock, another run's remove_debris may have taken the new
+            # directory for debris: then it is that run's to remove, and this run makes another.
+            if _lock(fd) and _same_file(path, fd):
+                self.path, self._fd = path, fd
+                return
+            os.close(fd)
+        where = parent or tempfile.gettempdir()
+        raise RegistryError("cannot create a temporary directory in %s" % where)
 
     def close(self) -> None:
         if self._fd is not None:

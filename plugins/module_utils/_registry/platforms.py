@@ -71,12 +71,12 @@ def _text(value) -> str:
     return value if isinstance(value, str) else ""
 
 
-def normalize_os(os_name: str) -> str:
+def normalise_os(os_name: str) -> str:
     os_name = os_name.lower()
     return "darwin" if os_name == "macos" else os_name
 
 
-def normalize_arch(arch: str, variant: str) -> tuple:
+def normalise_arch(arch: str, variant: str) -> tuple:
     """(architecture, variant) in containerd's canonical form."""
     arch, variant = arch.lower(), variant.lower()
     if arch == "i386":
@@ -102,9 +102,9 @@ def normalize_arch(arch: str, variant: str) -> tuple:
     return arch, variant
 
 
-def normalize(platform: Platform) -> Platform:
-    arch, variant = normalize_arch(platform.architecture, platform.variant)
-    return Platform(normalize_os(platform.os), arch, variant, platform.os_version,
+def normalise(platform: Platform) -> Platform:
+    arch, variant = normalise_arch(platform.architecture, platform.variant)
+    return Platform(normalise_os(platform.os), arch, variant, platform.os_version,
                     tuple(sorted(set(platform.os_features))))
 
 
@@ -152,7 +152,7 @@ def parse(specifier) -> Platform:
         feature = _decode_option(raw, specifier)
         if feature:
             features.append(feature)
-    platform = normalize(Platform(os_match.group(1), parts[1], parts[2] if len(parts) == 3 else "",
+    platform = normalise(Platform(os_match.group(1), parts[1], parts[2] if len(parts) == 3 else "",
                                   "", tuple(features)))
     if platform.architecture == "arm64" and platform.variant and platform.variant not in _ARM64_MAJOR_MINORS:
         raise ValueError("invalid platform %r: arm64 variant %r is none of v8, v8.1 ... v8.9, v9, "
@@ -226,12 +226,12 @@ def _os_version_matches(wanted: Platform, candidate: Platform) -> bool:
 
 def matches_exactly(wanted: Platform, candidate: Platform) -> bool:
     """containerd's single-platform matcher: ``wanted`` normalised, ``candidate`` as written."""
-    wanted = normalize(wanted)
+    wanted = normalise(wanted)
     if wanted.os == "windows" and "win32k" in candidate.os_features:
         features = list(candidate.os_features)
         features.remove("win32k")
         candidate = candidate._replace(os_features=tuple(features))
-    have = normalize(candidate)
+    have = normalise(candidate)
     return all((have.os == wanted.os, have.architecture == wanted.architecture,
                 have.variant == wanted.variant, _os_version_matches(wanted, candidate),
                 set(have.os_features) <= set(wanted.os_features)))
@@ -239,7 +239,7 @@ def matches_exactly(wanted: Platform, candidate: Platform) -> bool:
 
 def acceptable(wanted: Platform) -> list:
     """The platforms a wanted one accepts, best first (containerd's ``Only`` vector)."""
-    wanted = normalize(wanted)
+    wanted = normalise(wanted)
 
     def same(arch: str, variant: str) -> Platform:
         return wanted._replace(architecture=arch, variant=variant)
@@ -279,7 +279,7 @@ class Matcher:
     """``platforms.Only(wanted)``: which platforms it accepts, and how it ranks them."""
 
     def __init__(self, wanted: Platform) -> None:
-        self.wanted = normalize(wanted)
+        self.wanted = normalise(wanted)
         self.accepted = acceptable(self.wanted)
 
     def rank(self, candidate: Platform) -> int | None:
@@ -308,7 +308,7 @@ def only(wanted: Platform) -> Matcher:
 
 def display(platform: Platform) -> dict:
     """The reported form: normalised, with the implied variants written (arm64 v8, arm v7)."""
-    p = normalize(platform)
+    p = normalise(platform)
     variant = p.variant
     if not variant and p.architecture == "arm64":
         variant = "v8"

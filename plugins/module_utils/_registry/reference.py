@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 
-# Some names are imported for the callers that still import them from here.
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import digest_problem
+# digests.validate_digest is the one check of a digest alone; blobs.py, referrers.py,
+# docker_archive.py and oci_layout.py still import it from here.
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
-    DIGEST_HEX_LENGTHS, DIGEST_RE, digest_problem, is_digest)
+    validate_digest)
 
 DEFAULT_INDEX = "docker.io"
 LEGACY_DEFAULT_INDEX = "index.docker.io"
@@ -60,19 +62,6 @@ def _fail(value: str, reason: str) -> InvalidReference:
     return InvalidReference("invalid image reference %r: %s" % (value, reason))
 
 
-def validate_digest(digest: str, original: str | None = None) -> str:
-    """Check ``algorithm:hex``; return it unchanged or raise InvalidReference.
-
-    ``original`` is the whole reference the digest came from, named in the message.
-    """
-    shown = digest if original is None else original
-    what = "digest" if original is None else "image reference"
-    problem = digest_problem(digest)
-    if problem is not None:
-        raise InvalidReference("invalid %s %r: %s" % (what, shown, problem))
-    return digest
-
-
 def _split_scheme(value: str, what: str = "image reference") -> tuple[str | None, str]:
     if "://" not in value:
         return None, value
@@ -83,7 +72,7 @@ def _split_scheme(value: str, what: str = "image reference") -> tuple[str | None
     return scheme, rest
 
 
-def parse_index(index: str) -> dict:
+def parse_registry_host(index: str) -> dict:
     """Parse a registry index such as ``docker.io``, ``https://myreg:5000`` or ``localhost:5000``."""
     if not isinstance(index, str) or not index:
         raise InvalidReference("invalid registry index %r: it must be a non-empty string" % (index,))
@@ -106,7 +95,9 @@ def _split_remainder(value: str, remainder: str) -> tuple[str, str | None, str |
     digest = None
     if "@" in remainder:
         remainder, digest = remainder.split("@", 1)
-        validate_digest(digest, value)
+        problem = digest_problem(digest)
+        if problem is not None:
+            raise _fail(value, problem)
     tag = None
     last = remainder.rfind(":")
     if last != -1 and "/" not in remainder[last:]:
@@ -126,20 +117,20 @@ def _split_name(value: str, name: str, scheme: str | None, default_index: str | 
             # Docker would read this name as a Docker Hub repository: the normalised string could
             # not name the same registry again.
             raise _fail(value, "registry host %r must contain a '.' or a ':port', or be localhost" % first)
-        index = parse_index(scheme + "://" + first)
+        index = parse_registry_host(scheme + "://" + first)
         return index, rest
     if sep and _is_domain(first):
         if not DOMAIN_RE.fullmatch(first):
             raise _fail(value, "registry host %r is not a valid host name with an optional :port" % first)
-        return parse_index(first), rest
+        return parse_registry_host(first), rest
     return parse_default_index(default_index), name
 
 
 def parse_default_index(default_index: str | None) -> dict:
     """The registry of names that write none; it must read as a host, or familiar names would not."""
     if default_index is None:
-        return parse_index(DEFAULT_INDEX)
-    index = parse_index(default_index)
+        return parse_registry_host(DEFAULT_INDEX)
+    index = parse_registry_host(default_index)
     if not _is_domain(index["name"]):
         # "myreg/app" names docker.io/myreg/app: a name on this registry could not be written.
         raise InvalidReference("invalid registry index %r: %r must contain a '.' or a ':port', or be "
@@ -179,10 +170,6 @@ class ImageReference:
         return self.digest or self.tag
 
     @property
-    def by_digest(self) -> bool:
-        return self.digest is not None
-
-    @property
     def string(self) -> str:
         """The normalised reference: ``full_name@digest``, else ``full_name:tag``."""
         if self.digest:
@@ -190,11 +177,6 @@ class ImageReference:
         if self.tag:
             return self.full_name + ":" + self.tag
         return self.full_name
-
-    @property
-    def api_url(self) -> str:
-        """The registry's API base URL (Docker Hub's API lives on registry-1.docker.io)."""
-        return registry_url(self.index())
 
     def pinned(self, digest: str) -> str:
         """``<full name>@<digest>``: the one meaning of "pinned" in this collection."""

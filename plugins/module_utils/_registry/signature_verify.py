@@ -19,7 +19,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.layer_bags import MAX_SIGNATURE_LAYERS
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
     RegistryReferrers, entry_from_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.signatures import (
@@ -192,7 +192,7 @@ def verify_image(connection, reference, keys: list, rule: dict, platform: dict |
     repository = reference.repository
     result: dict = {"reference": reference.string}
     if platform is None:
-        digest = (validate_digest(reference.digest) if reference.by_digest
+        digest = (validate_digest(reference.digest) if reference.digest
                   else manifest_digest(connection, repository, reference.api_reference)["digest"])
     else:
         manifest = get_manifest(connection, repository, reference.api_reference)

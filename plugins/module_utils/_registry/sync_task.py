@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_cache import (
     BlobLocations, cache_path_option)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_task_credentials, side_options)
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.sync import (
     SyncRun, check_sync_options, plan_jobs)
 from ansible_collections.drc.registry.plugins.module_utils._registry.throttle import (

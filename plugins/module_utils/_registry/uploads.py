@@ -16,10 +16,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_source
     RangeStream, SourceFailed, read_exact)
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import head_blob
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
-    DigestHasher, parse_decimal_header)
+    DigestHasher, parse_decimal_header, validate_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, RegistryError, redact_url)
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import validate_digest
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 MIB = 1024 * 1024

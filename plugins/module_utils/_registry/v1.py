@@ -23,13 +23,13 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import basic_header
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
-    is_loopback, read_bounded)
+    read_bounded)
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     parse_decimal_header)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, InputError, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
-    is_internal_host, resolve_addresses)
+    as_http, fallback_note, inside_from_outside, may_fall_back_to_http, resolve_addresses)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, IMAGE_ID_RE)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -137,8 +137,7 @@ def parse_endpoints(value: str | None, scheme: str, index_host: str | None = Non
             raise RegistryError("the index named a registry endpoint %r that is not a host with an "
                                 "optional :port" % host[:200])
         hostname = urlsplit("//" + host).hostname or ""
-        if index_host is not None and is_internal_host(hostname, resolve) \
-                and not is_internal_host(index_host, resolve):
+        if index_host is not None and inside_from_outside(hostname, index_host, resolve):
             raise RegistryError("refusing the registry endpoint %s that the index %s named: an "
                                 "internal address named by a public index" % (host, index_host))
         out.append("%s://%s" % (scheme, host))
@@ -222,11 +221,10 @@ class V1Connection:
         try:
             response = self._get(self.index_url + "/v1/_ping")
         except RegistryError as exc:
-            if not self._may_fall_back_to_http(exc):
+            if not may_fall_back_to_http(exc, self.index_url, self.explicit_scheme):
                 raise
-            self.log("https to %s failed (%s); trying http, as for any loopback registry"
-                     % (urlsplit(self.index_url).netloc, exc))
-            self.index_url = "http://" + self.index_url.split("://", 1)[1]
+            self.log(fallback_note(self.index_url, exc))
+            self.index_url = as_http(self.index_url)
             try:
                 response = self._get(self.index_url + "/v1/_ping")
             except RegistryError:
@@ -238,11 +236,6 @@ class V1Connection:
         self._pinged = True
         return {"standalone": self.standalone,
                 "version": response.headers.get("X-Docker-Registry-Version")}
-
-    def _may_fall_back_to_http(self, exc: RegistryError) -> bool:
-        host = urlsplit(self.index_url).hostname or ""
-        return all((exc.status is None, not self.explicit_scheme, self.index_url.startswith("https:"),
-                    is_loopback(host), "certificate verification failed" not in str(exc)))
 
     def has_v2(self) -> bool | None:
         """True/False when ``GET /v2/`` on the index says so (200/401 vs 404), None otherwise."""
@@ -270,11 +263,11 @@ class V1Connection:
             try:
                 response = self.transport.request("GET", url, headers=headers, stream=True)
             except RegistryError as exc:
-                if page != 1 or results or not self._may_fall_back_to_http(exc):
+                if page != 1 or results or not may_fall_back_to_http(exc, self.index_url,
+                                                                     self.explicit_scheme):
                     raise
-                self.log("https to %s failed (%s); trying http, as for any loopback registry"
-                         % (urlsplit(self.index_url).netloc, exc))
-                self.index_url = "http://" + self.index_url.split("://", 1)[1]
+                self.log(fallback_note(self.index_url, exc))
+                self.index_url = as_http(self.index_url)
                 self.explicit_scheme = True
                 continue
             if response.status_code == 401 and not with_credentials and self._basic():

@@ -11,7 +11,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, digest_of)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, extract_archive, remove_debris, write_archive)
+    LockedTempDir, OciLayout, extract_archive, remove_debris, unpack_directory, write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import LayoutReferrers
 from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import (
     MAX_CONFIG_SIZE, Store)
@@ -45,8 +45,10 @@ class LayoutStore(Store):
                 raise InputError("src %s: no such file %s" % (self.display, path))
             if writing:
                 remove_debris(parent)  # what a killed run left beside the archive
-            # Beside the archive when writing (so the final rename stays on one file system).
-            self._temp = LockedTempDir(parent if writing else None)
+                # Beside the archive (so the final rename stays on one file system).
+                self._temp = LockedTempDir(parent)
+            else:
+                self._temp = unpack_directory()
             directory = self._temp.path
             if os.path.isfile(path):
                 extract_archive(path, directory)

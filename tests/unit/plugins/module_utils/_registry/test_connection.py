@@ -11,7 +11,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)

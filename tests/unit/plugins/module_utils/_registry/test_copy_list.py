@@ -6,9 +6,9 @@ import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
     SharedConnections, parse_pairs)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import side_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import side_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import connection_options
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import connection_options
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import parse_image_reference
 
 

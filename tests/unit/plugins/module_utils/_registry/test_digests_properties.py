@@ -14,7 +14,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
     DigestHasher, InvalidDigest, digest_of, is_digest, parse_decimal_header, validate_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import Manifest, ManifestError
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    InvalidReference, parse_index, parse_reference)
+    InvalidReference, parse_registry_host, parse_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import parse_retry_after
 
 # Coverage adds nothing here (the table-driven tests cover these functions) and doubles hypothesis's time.
@@ -116,9 +116,9 @@ def test_decimal_header_with_a_line_end_is_refused(number, extra):
 @given(st.sampled_from(["myreg:5000", "reg.example.com", "localhost", "[::1]:5000", "https://myreg:5000"]),
        trailer)
 def test_registry_index_with_a_line_end_is_refused(index, extra):
-    parse_index(index)
+    parse_registry_host(index)
     with pytest.raises(InvalidReference):
-        parse_index(index + extra)
+        parse_registry_host(index + extra)
 
 
 @settings(max_examples=1_000, **SETTINGS)

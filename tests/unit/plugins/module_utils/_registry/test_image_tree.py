@@ -147,3 +147,40 @@ def test_an_oversized_extended_header_is_refused_before_it_is_read():
     info.type, info.size = tarfile.XHDTYPE, 64 * 1024 * 1024
     with pytest.raises(LayerError, match="layer 1: an extended tar header of 67108864 bytes"):
         list(LayerArchive(_Stream(info.tobuf(format=tarfile.USTAR_FORMAT) + b"\0" * 2048), "tar", "layer 1"))
+
+
+def _files_layer() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name in ("a", "b"):
+            info = tarfile.TarInfo(name)
+            info.size = 64 * 1024
+            archive.addfile(info, io.BytesIO(name.encode() * info.size))
+    return buffer.getvalue()
+
+
+def _read_all(archive: LayerArchive) -> dict:
+    return dict((info.name, b"".join(archive.read_member(info))) for _ordinal, info in archive)
+
+
+def test_a_zstd_layer_reads_as_its_tar():
+    import zstandard
+    raw = _files_layer()
+    from_zstd = _read_all(LayerArchive(_Stream(zstandard.ZstdCompressor().compress(raw)), "zstd", "layer 1"))
+    assert from_zstd == _read_all(LayerArchive(_Stream(raw), "tar", "layer 1"))
+    assert sorted(from_zstd) == ["a", "b"] and from_zstd["b"] == b"b" * 64 * 1024
+
+
+@pytest.mark.parametrize("damage", ["gzip-bytes", "cut"])
+def test_a_zstd_layer_that_is_no_zstd_is_refused_naming_the_layer(damage):
+    """Bytes under a zstd media type that zstandard cannot decompress: a LayerError, never
+    zstandard's own exception (which would reach Ansible as a traceback)."""
+    import gzip
+    import zstandard
+    raw = _files_layer()
+    if damage == "gzip-bytes":
+        data = gzip.compress(raw)
+    else:  # a frame whose end is overwritten
+        data = zstandard.ZstdCompressor().compress(raw)[:-600] + b"\xff" * 600
+    with pytest.raises(LayerError, match="layer 1 is not a valid tar archive"):
+        _read_all(LayerArchive(_Stream(data), "zstd", "layer 1"))

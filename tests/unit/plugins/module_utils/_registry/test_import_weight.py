@@ -17,7 +17,8 @@ import pytest
 PREFIX = "ansible_collections.drc.registry.plugins."
 UTILS = PREFIX + "module_utils._registry."
 # Write-side, copy and legacy code: no read module or the lookup needs it to start.
-HEAVY = ("uploads", "copy", "copy_list", "copy_options", "oci_layout", "blob_sources", "v1", "files",
+HEAVY = ("uploads", "copy", "copy_list", "adapters.copy_options", "oci_layout", "blob_sources", "v1",
+         "adapters.downloads", "atomic_write",
          "deletion", "tagging")
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    Manifest, ManifestError, normalise_platform, parse_platform, platform_matches, select_platform,
-    sha256_digest)
+    Manifest, ManifestError, normalise_platform, parse_platform, platform_matches, select_platform)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import sha256_digest
 
 IMAGE = {"schemaVersion": 2, "config": {"digest": "sha256:" + "1" * 64, "size": 1}, "layers": []}
 INDEX = {"schemaVersion": 2, "manifests": [

@@ -203,13 +203,13 @@ def test_acceptable_order(wanted, expected):
     ("MacOS", "arm64", "", ("darwin", "arm64", "")),
     ("windows", "AMD64", "", ("windows", "amd64", "")),
 ])
-def test_normalize(os_name, arch, variant, expected):
-    got = P.normalize(P.Platform(os_name, arch, variant))
+def test_normalise(os_name, arch, variant, expected):
+    got = P.normalise(P.Platform(os_name, arch, variant))
     assert (got.os, got.architecture, got.variant) == expected
 
 
 def test_features_are_sorted_and_deduplicated():
-    assert P.normalize(P.Platform("linux", "amd64", "", "", ("b", "a", "b"))).os_features == ("a", "b")
+    assert P.normalise(P.Platform("linux", "amd64", "", "", ("b", "a", "b"))).os_features == ("a", "b")
 
 
 @pytest.mark.parametrize("text, fragment", [

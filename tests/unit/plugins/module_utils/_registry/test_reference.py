@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    InvalidReference, parse_index, parse_reference, parse_repository, validate_digest)
+    InvalidReference, parse_registry_host, parse_reference, parse_repository)
+from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
+    InvalidDigest, validate_digest)
 
 D256 = "sha256:" + "a" * 64
 D512 = "sha512:" + "b" * 128
@@ -163,7 +165,7 @@ def test_scheme_and_registry_url(value, scheme, url):
                                    "https://myreg:5000\n", "reg.example.com\n/"])
 def test_bad_index(value):
     with pytest.raises(InvalidReference):
-        parse_index(value)
+        parse_registry_host(value)
 
 
 @pytest.mark.parametrize("default_index", ["myreg", "https://myreg", "http://registry"])
@@ -184,9 +186,9 @@ def test_repository_refuses_tag_and_digest():
 
 def test_validate_digest():
     assert validate_digest(D256) == D256
-    with pytest.raises(InvalidReference):
+    with pytest.raises(InvalidDigest):
         validate_digest("sha256:" + "a" * 63)
     for bad in ("sha256:" + "a" * 64 + "\n", "latest", "sha256:" + "a" * 63 + "\u0661", None):
-        with pytest.raises(InvalidReference) as caught:
+        with pytest.raises(InvalidDigest) as caught:
             validate_digest(bad)
         assert repr(bad) in str(caught.value)

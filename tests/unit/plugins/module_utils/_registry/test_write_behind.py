@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.drc.registry.plugins.module_utils._registry import files
+from ansible_collections.drc.registry.plugins.module_utils._registry import atomic_write as files
 
 
 def test_write_back_is_started_every_step_and_content_is_unchanged(tmp_path, monkeypatch):
@@ -19,7 +19,7 @@ def test_write_back_is_started_every_step_and_content_is_unchanged(tmp_path, mon
     monkeypatch.setattr(os, "posix_fadvise", record)
     path = str(tmp_path / "part")
     expected = bytearray()
-    handle = files._open_part(path)
+    handle = files.open_part(path)
     try:
         for index in range(25):
             chunk = bytes([index]) * 300
@@ -45,10 +45,10 @@ def test_write_back_is_started_every_step_and_content_is_unchanged(tmp_path, mon
 
 def test_the_part_file_is_still_locked(tmp_path):
     path = str(tmp_path / "part")
-    first = files._open_part(path)
+    first = files.open_part(path)
     try:
         try:
-            files._open_part(path)
+            files.open_part(path)
         except files.RegistryError as exc:
             assert "holds a lock" in str(exc)
         else:

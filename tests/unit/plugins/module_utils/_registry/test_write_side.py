@@ -3,12 +3,14 @@ does not do (a registry that reports less than it acknowledged, wrong digests, l
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
 import re
 import tarfile
+import tempfile
 
 import pytest
 
@@ -19,14 +21,14 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.connection 
     ConnectionOptions, RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
     filter_platforms, image_blobs)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy_options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_copy_options, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, parse_platform)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    OciLayout, extract_archive)
+    LockedTempDir, OciLayout, extract_archive, remove_debris)
 from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
     parse_layout_location, parse_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
@@ -213,6 +215,73 @@ def test_layout_blob_write_interrupted_leaves_nothing(tmp_path):
     with pytest.raises(RegistryError, match="Input/output error"):
         layout.write_blob_stream("sha256:" + "d" * 64, 1000, FailingSource())
     assert os.listdir(tmp_path / "lay" / "blobs" / "sha256") == []
+
+
+def test_a_temp_dir_another_run_takes_before_the_lock_is_not_used(tmp_path, monkeypatch):
+    """Between mkdtemp and the lock, another run's remove_debris may take the new directory for
+    debris: locked by it (being removed), or already removed. Neither is used; a third is."""
+    made, other_run = [], []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def racing_mkdtemp(*args, **kwargs):
+        path = real_mkdtemp(*args, **kwargs)
+        made.append(path)
+        if len(made) == 1:  # the other run holds it (a lock of another open file: a conflict)
+            fd = os.open(path, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            other_run.append(fd)
+        elif len(made) == 2:  # the other run has removed it
+            os.rmdir(path)
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", racing_mkdtemp)
+    temp = LockedTempDir(str(tmp_path))
+    monkeypatch.undo()
+    try:
+        assert len(made) == 3 and temp.path == made[2] and os.path.isdir(temp.path)
+        assert remove_debris(str(tmp_path)) == []  # both held: by the other run, by this one
+        os.close(other_run.pop())
+        assert remove_debris(str(tmp_path)) == [made[0]]  # the other run's, once it let go
+        assert os.path.isdir(temp.path)
+    finally:
+        for fd in other_run:
+            os.close(fd)
+        temp.close()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_temp_file_another_run_takes_before_the_lock_is_not_used(tmp_path, monkeypatch):
+    """The same race for a layout's temp files: the first one another run's sweep removes before
+    this run locks it, the second it holds locked. The blob is written through a third."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry import oci_layout
+    layout = OciLayout(str(tmp_path / "lay"))
+    layout.prepare()
+    blobs = tmp_path / "lay" / "blobs" / "sha256"
+    real_lock, taken, other_run = oci_layout._lock, [], []
+
+    def racing_lock(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        taken.append(path)
+        if len(taken) == 1:
+            os.unlink(path)  # the other run's sweep removed it
+        elif len(taken) == 2:
+            other = os.open(path, os.O_RDONLY)  # the other run's sweep holds it
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            other_run.append(other)
+        return real_lock(fd)
+
+    monkeypatch.setattr(oci_layout, "_lock", racing_lock)
+    data = b"a manifest, say"
+    assert layout.write_blob_bytes(sha256(data), data)
+    monkeypatch.undo()
+    try:
+        assert len(taken) == 3
+        assert (blobs / sha256(data).split(":")[1]).read_bytes() == data
+        assert sorted(os.listdir(blobs)) == sorted([os.path.basename(taken[1]), sha256(data).split(":")[1]])
+    finally:
+        for fd in other_run:
+            os.close(fd)
+    assert remove_debris(str(blobs)) == [taken[1]]
 
 
 def test_archive_members_outside_the_layout_are_refused(tmp_path):

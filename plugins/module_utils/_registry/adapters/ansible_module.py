@@ -8,7 +8,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     connection_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
     HAS_REQUESTS, REQUESTS_IMPORT_ERROR)
@@ -25,9 +25,11 @@ class RegistryModule:
 
     def connect(self, reference, options: dict | None = None):
         """A RegistryConnection to the registry of ``reference`` (options default to the task's)."""
-        connection = RegistryConnection(
-            connection_options(reference, self.module.params if options is None else options),
-            log=self.module.debug, warn=self.module.warn)
+        return self.open(connection_options(reference, self.module.params if options is None else options))
+
+    def open(self, options):
+        """A RegistryConnection from ``ConnectionOptions`` already made, closed with the others."""
+        connection = RegistryConnection(options, log=self.module.debug, warn=self.module.warn)
         self.connections.append(connection)
         return connection
 

@@ -10,7 +10,7 @@ import threading
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import (
-    Credentials, normalise_host, plain_credentials, resolve)
+    Credentials, normalise_host, plain_credentials, resolve, resolve_each)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.proxies import check_proxy
 
@@ -83,20 +83,36 @@ def connection_options(reference, options: dict, pool_size: int = 10, credential
     The credentials are found for that registry (and repository) alone, unless the caller already
     resolved them (the lookup does, for every term at once).
     """
+    return host_options(reference.registry, reference.scheme, reference.scheme_written, options,
+                        reference.repository, pool_size, credentials)
+
+
+def host_options(registry: str, scheme: str, scheme_written: bool, options: dict,
+                 repository: str | None = None, pool_size: int = 10, credentials=None):
+    """``ConnectionOptions`` for a registry host (``connection_options`` for one that is not
+    named by an image reference: the v1 search's index)."""
     check_connection_options(options)
     if options.get("bearer_token"):
-        bind_bearer_token(options["bearer_token"], reference.registry)
+        bind_bearer_token(options["bearer_token"], registry)
         credentials = Credentials(source="bearer_token")  # nothing else is looked up or sent
     elif credentials is None:
-        credentials = resolve(reference.registry, reference.repository,
+        credentials = resolve(registry, repository,
                               username=options.get("username"), password=options.get("password"),
                               identity_token=options.get("identity_token"),
                               auths=options.get("auths"))
     return ConnectionOptions(
-        registry=reference.registry, scheme=reference.scheme,
-        scheme_written=reference.scheme_written, credentials=credentials,
+        registry=registry, scheme=scheme, scheme_written=scheme_written, credentials=credentials,
         validate_certs=options.get("validate_certs", True), ca_path=options.get("ca_path"),
         client_cert=options.get("client_cert"), client_key=options.get("client_key"),
         timeout=options.get("timeout") or 30.0,
         retries=3 if options.get("retries") is None else options["retries"],
         pool_size=pool_size, bearer_token=options.get("bearer_token"), proxy=options.get("proxy"))
+
+
+def connection_options_each(references: list, options: dict, pool_size: int = 10) -> list:
+    """``ConnectionOptions`` for each ImageReference (the lookup's terms): the credentials of
+    each found for its own registry and repository, plain ones refused for more than one
+    registry."""
+    credentials = resolve_each(references, options)  # each bound to its term's registry
+    return [connection_options(reference, options, pool_size, found)
+            for reference, found in zip(references, credentials)]

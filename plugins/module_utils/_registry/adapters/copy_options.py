@@ -4,14 +4,16 @@ options, for that side only; and the checks of the copy's own options."""
 
 from __future__ import annotations
 
+from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import (
+    check_one_registry, plain_credentials)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
-from ansible_collections.drc.registry.plugins.module_utils._registry.options import (
+from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     CONNECTION_ARGSPEC)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
     MAX_CHUNK_SIZE, MIN_CHUNK_SIZE)
 
-# The keys a side may override (keep in step with the modules' documentation of src_auth).
+# The keys a side may override (keep in step with plugins/doc_fragments/registry.py, SIDES).
 SIDE_KEYS = ("username", "password", "identity_token", "validate_certs", "ca_path", "client_cert",
              "client_key", "timeout", "retries")
 CREDENTIAL_KEYS = ("username", "password", "identity_token")
@@ -43,34 +45,30 @@ def side_options(task_params: dict, override: dict | None) -> dict:
 
 
 def check_task_credentials(params: dict, locations: list) -> None:
-    """Plain credentials belong to one registry: refuse ``src_auth``/``dest_auth`` credentials for
-    a side that names more than one registry (the ``images`` form), and task-level ones for a copy
-    whose sides that take them (no credentials of their own) name more than one registry.
+    """Plain credentials belong to one registry (``credentials.check_one_registry``): refuse
+    ``src_auth``/``dest_auth`` credentials for a side that names more than one registry (the
+    ``images`` form), and task-level ones for a copy whose sides that take them (no credentials of
+    their own) name more than one registry.
 
     ``locations`` holds (side, parsed location) pairs, side being ``src`` or ``dest``.
     """
+    def own(side: str) -> list:
+        given = params.get(side + "_auth") or {}
+        return [given.get(key) for key in CREDENTIAL_KEYS]
+
     for side in ("src", "dest"):
-        own = params.get(side + "_auth") or {}
-        named = set(location[1].registry for where, location in locations
-                    if where == side and location[0] == "registry")
-        if any(own.get(key) for key in CREDENTIAL_KEYS) and len(named) > 1:
-            raise InputError(
-                "%s_auth credentials are for one registry, and the %s side of this copy names %d: "
-                "%s. Use auths keyed by registry host to give each registry its own credentials"
-                % (side, side, len(named), ", ".join(sorted(named))))
-    if not any(params.get(key) for key in CREDENTIAL_KEYS):
-        return
-    registries = set()
-    for side, location in locations:
-        own = params.get(side + "_auth") or {}
-        if location[0] == "registry" and not any(own.get(key) for key in CREDENTIAL_KEYS):
-            registries.add(location[1].registry)
-    if len(registries) > 1:
-        raise InputError(
-            "username/password (or identity_token) are for one registry, and this copy names %d "
-            "without credentials of their own: %s. Give each side its credentials with src_auth "
-            "and dest_auth, or use auths keyed by registry host"
-            % (len(registries), ", ".join(sorted(registries))))
+        named = sorted(set(location[1].registry for where, location in locations
+                           if where == side and location[0] == "registry"))
+        check_one_registry(named, *own(side), what="%s_auth credentials" % side,
+                           named="the %s side of this copy names %%d" % side,
+                           advice="Use auths keyed by registry host to give each registry its own "
+                                  "credentials")
+    registries = sorted(set(location[1].registry for side, location in locations
+                            if location[0] == "registry" and not plain_credentials(*own(side))))
+    check_one_registry(registries, *[params.get(key) for key in CREDENTIAL_KEYS],
+                       named="this copy names %d without credentials of their own",
+                       advice="Give each side its credentials with src_auth and dest_auth, or use "
+                              "auths keyed by registry host")
 
 
 def check_copy_options(chunk_size: int | None, concurrency: int, platforms) -> list | None:
