@@ -1,7 +1,7 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
 """Sync whole repositories by tag rules (``registry_sync``): list each source repository's tags,
 keep those the rules select, and copy each tag whose destination digest differs, with copy.py's
-``copy_image`` (same client code: present blobs skipped, digests kept).
+``copy_images`` (same client code: present blobs skipped, digests kept).
 
 Cost of a tag already in sync: one HEAD on each side. Work runs concurrently across repositories
 and tags (``concurrency`` images at once, each moving several blobs), every request of a registry
@@ -17,6 +17,7 @@ import re
 import threading
 from calendar import timegm
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -74,10 +75,14 @@ def repository_reference(scheme: str, registry: str, path: str, what: str):
 
 
 def copy_module():
-    """copy.py (and the upload, layout and referrer code it brings), imported when an image is to
-    be copied or converted: a run with nothing to do never loads it."""
+    """copy.py and the registry store (and the upload, layout and referrer code they bring), imported
+    when an image is to be copied or converted: a run with nothing to do never loads them."""
     from ansible_collections.drc.registry.plugins.module_utils._registry import copy
-    return copy
+    from ansible_collections.drc.registry.plugins.module_utils._registry.stores import registry_store
+    return SimpleNamespace(copy_images=copy.copy_images, destination_digest=copy.destination_digest,
+                           RegistryStore=registry_store.RegistryStore,
+                           KnownDestination=registry_store.KnownDestination)
+
 
 class SyncJob:
     """One entry of ``repositories``: its source, destination and rules."""
@@ -198,7 +203,7 @@ class SyncRun:
         if config is None:
             return None
         from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
-        from ansible_collections.drc.registry.plugins.module_utils._registry.copy import MAX_CONFIG_SIZE
+        from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import MAX_CONFIG_SIZE
         try:
             body = json.loads(get_blob_bytes(self.src, job.src.repository, config["digest"],
                                              MAX_CONFIG_SIZE).decode("utf-8"))
@@ -252,7 +257,7 @@ class SyncRun:
         copying = source = None
         if converting:
             copying = copy_module()
-            source = copying.RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
+            source = copying.RegistryStore(self.src, job.src.with_reference(tag=tag, digest=digest))
             target = copying.destination_digest(source, job.platforms, self.image_format)
         else:
             target = digest
@@ -263,13 +268,15 @@ class SyncRun:
             return dict(result, action=WOULD_COPY)
         # The copy code is loaded only now (or for a conversion): a run with nothing to do never needs it.
         copying = copying or copy_module()
-        source = source or copying.RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
+        source = source or copying.RegistryStore(self.src, job.src.with_reference(tag=tag, digest=digest))
         dest_end = copying.KnownDestination(self.dest, dest_name, before)
         dest_end.blob_locations = self.locations
         dest_end.new_repository = before is None and self._repository_is_new(job)
-        copied = copying.copy_image(source, dest_end, job.platforms,
-                                    concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
-                                    image_format=self.image_format)
+        [copied] = copying.copy_images([(source, dest_end)], lambda store, side, writing: store, job.platforms,
+                                       concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
+                                       image_format=self.image_format)
+        if "error" in copied:
+            raise copied["error"]
         result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
 
