@@ -154,11 +154,11 @@ def main():
         required_one_of=[("digest", "image_id")],
         mutually_exclusive=[("digest", "image_id")],
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         if params["image_id"] is not None or params["api_version"] == "v1":
-            registry.exit(**v1_modules.blob_fetch(module, registry, params["repository"]))
+            adapter.exit(**v1_modules.blob_fetch(module, adapter, params["repository"]))
         digest = validate_digest(params["digest"])
         size = params["size"]
         if size is not None and size < 0:
@@ -168,7 +168,7 @@ def main():
 
         def connect():
             nonlocal connection
-            connection = connection or registry.connect(reference)
+            connection = connection or adapter.connect(reference)
             return connection
 
         def probe_size():
@@ -183,8 +183,8 @@ def main():
             probe_size)
         result["api_version"] = "v2"
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(**result)
+        adapter.fail(exc)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

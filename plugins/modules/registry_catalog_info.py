@@ -89,7 +89,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         if params["page_size"] is not None and params["page_size"] < 1:
@@ -100,13 +100,13 @@ def main():
         # credentials to the host only.
         target = ImageReference(host["name"], "_catalog", scheme=host["scheme"],
                                 scheme_written="://" in params["registry"])
-        connection = registry.connect(target)
+        connection = adapter.connect(target)
         names = list_repositories(connection, params["page_size"])
     except RegistryError as exc:
-        registry.fail(exc)
+        adapter.fail(exc)
     if pattern is not None:
         names = [name for name in names if pattern.search(name)]
-    registry.exit(changed=False, repositories=names, registry=connection.base_url)
+    adapter.exit(changed=False, repositories=names, registry=connection.base_url)
 
 
 if __name__ == "__main__":

@@ -436,14 +436,14 @@ def main():
         required_one_of=[("images", "src")],
         required_together=[("src", "dest")],
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     single = params["images"] is None  # src and dest: a list of one, reported as one copy
 
     def make_options(reference, side):
         return connection_options(reference, side_options(params, params[side + "_auth"]))
 
-    connections = SharedConnections(make_options, registry.open)  # closed by exit / fail
+    connections = SharedConnections(make_options, adapter.open)  # closed by exit / fail
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
         if single:
@@ -469,11 +469,11 @@ def main():
         if isinstance(exc, OSError):  # a layout's file system
             exc = RegistryError("copying %s failed: %s" % (
                 "%s to %s" % (params["src"], params["dest"]) if single else "images", exc))
-        registry.fail(exc)
+        adapter.fail(exc)
     if single:
-        exit_single(module, registry, outcomes[0])
+        exit_single(module, adapter, outcomes[0])
     else:
-        exit_list(module, registry, outcomes)
+        exit_list(module, adapter, outcomes)
 
 
 def signer(params: dict, dest_location: tuple, check_mode: bool):
@@ -489,33 +489,33 @@ def signer(params: dict, dest_location: tuple, check_mode: bool):
     return sign
 
 
-def exit_single(module, registry, result: dict) -> None:
+def exit_single(module, adapter, result: dict) -> None:
     params = module.params
     if "error" in result:
         exc = result["error"]
         if isinstance(exc, OSError):  # a layout's file system
             exc = RegistryError("copying %s to %s failed: %s" % (params["src"], params["dest"], exc))
-        registry.fail(exc)
+        adapter.fail(exc)
     before = result.pop("before_digest")
     if module._diff:
         result["diff"] = {"before": {"digest": before}, "after": {"digest": result["digest"]}}
-    registry.exit(**result)
+    adapter.exit(**result)
 
 
-def exit_list(module, registry, outcomes: list) -> None:
+def exit_list(module, adapter, outcomes: list) -> None:
     """The O(images) form: every entry's result; the task fails when any entry failed."""
     params = module.params
     result = list_result(params["images"], outcomes)
     before = [image.pop("before_digest", None) for image in result["images"]]
     if result["failed_images"]:
         # What was written stays written: the task fails, saying what was copied and what failed.
-        registry.fail(RegistryError("%d of %d images failed: %s" % (
+        adapter.fail(RegistryError("%d of %d images failed: %s" % (
             len(result["failed_images"]), len(params["images"]),
             "; ".join(f["msg"] for f in result["failed_images"]))), **result)
     if module._diff:
         result["diff"] = {"before": {i["dest"]: b for i, b in zip(result["images"], before)},
                           "after": {i["dest"]: i["digest"] for i in result["images"]}}
-    registry.exit(**result)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

@@ -192,18 +192,18 @@ def main():
         required_by={"os_version": "platform"},
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         platform = (parse_platform(params["platform"], params["os_version"])
                     if params["platform"] is not None else None)
         options = file_options(params["owner"], params["group"], params["mode"])
         reference = parse_image_reference(params["reference"])
-        result = extract(registry.connect(reference), reference, platform, params["paths"],
+        result = extract(adapter.connect(reference), reference, platform, params["paths"],
                          params["dest"], options, module.check_mode, module._diff, module.warn)
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(**result)
+        adapter.fail(exc)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

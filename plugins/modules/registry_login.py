@@ -173,17 +173,17 @@ def main():
         required_if=[("state", "absent", ["config_path"])],
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params, path = module.params, module.params["config_path"]
     try:
         host = parse_registry_host(params["registry"])
         if params["state"] == "absent":
-            registry.exit(registry=host["name"], **remove(path, host["name"], module.check_mode, module._diff))
+            adapter.exit(registry=host["name"], **remove(path, host["name"], module.check_mode, module._diff))
         scope = check_scope(host["name"], params["repository"])
         # Credentials bound to the registry's host (a namespace key needs the repository).
         target = ImageReference(host["name"], params["repository"] or "_catalog",
                                 scheme=host["scheme"], scheme_written="://" in params["registry"])
-        connection = registry.connect(target)
+        connection = adapter.connect(target)
         result = dict(check_credentials(connection, scope), registry=connection.base_url, changed=False)
         if result["auth_scheme"] == "none":
             module.warn("%s asks for no credentials: they were not checked" % host["name"])
@@ -193,8 +193,8 @@ def main():
             for warning in warnings_for(path, host["name"]):
                 module.warn(warning)
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(**result)
+        adapter.fail(exc)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

@@ -92,22 +92,22 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         reference = parse_image_reference(params["reference"])
-        connection = registry.connect(reference)
+        connection = adapter.connect(reference)
         found, changed = delete_image(connection, reference.repository, reference.api_reference,
                                       module.check_mode)
     except RegistryError as exc:
-        registry.fail(exc)
+        adapter.fail(exc)
     result = {"changed": changed, "reference": reference.string}
     if found:
         result["digest"] = found["digest"]
     if module._diff:
         result["diff"] = {"before": {"digest": found["digest"] if found else None},
                           "after": {"digest": None}}
-    registry.exit(**result)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

@@ -216,26 +216,26 @@ def main():
         required_by={"os_version": "platform"},
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     reference = None
     try:
         platform = (parse_platform(params["platform"], params["os_version"])
                     if params["platform"] is not None else None)
         reference = parse_image_reference(params["reference"])
-        connection = registry.connect(reference)
+        connection = adapter.connect(reference)
         legacy = v1_modules.select(module, reference, connection)
         if legacy:
-            registry.exit(**v1_results.manifest_info(legacy, reference, params, module.warn))
+            adapter.exit(**v1_results.manifest_info(legacy, reference, params, module.warn))
         result = describe_image(connection, reference, platform, params["config"],
                                 warn=module.warn)
     except RegistryError as exc:
         # Absence of the manifest asked for is an answer; a missing child or config is not.
         top = manifest_path(reference.repository, reference.api_reference) if reference else None
         if reference and is_not_found(exc) and (exc.url or "").split("?", maxsplit=1)[0].endswith(top):
-            registry.exit(changed=False, exists=False, reference=reference.string, api_version="v2")
-        registry.fail(exc)
-    registry.exit(changed=False, exists=True, api_version="v2", **result)
+            adapter.exit(changed=False, exists=False, reference=reference.string, api_version="v2")
+        adapter.fail(exc)
+    adapter.exit(changed=False, exists=True, api_version="v2", **result)
 
 
 if __name__ == "__main__":

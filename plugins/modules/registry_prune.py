@@ -248,19 +248,19 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         policy = Policy(params["keep"], params["delete_match"])
         reference = parse_repository(params["repository"])
-        result = prune_repository(registry.connect(reference), reference.repository, policy,
+        result = prune_repository(adapter.connect(reference), reference.repository, policy,
                                   module.check_mode)
     except RegistryError as exc:
-        registry.fail(exc)
+        adapter.fail(exc)
     before, after = result["tags_before"], result["tags_after"]
     if module._diff:
         result["diff"] = {"before": {"tags": before}, "after": {"tags": after}}
-    registry.exit(**result)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

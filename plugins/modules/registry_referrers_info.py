@@ -156,15 +156,15 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         reference = parse_image_reference(params["reference"])
-        connection = registry.connect(reference)
+        connection = adapter.connect(reference)
         result = referrers_info(connection, reference, params["artifact_type"] or None)
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(changed=False, **result)
+        adapter.fail(exc)
+    adapter.exit(changed=False, **result)
 
 
 if __name__ == "__main__":

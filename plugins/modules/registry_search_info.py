@@ -111,12 +111,12 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     try:
         result = v1_modules.search_info(module)
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(**result)
+        adapter.fail(exc)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

@@ -152,19 +152,19 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         key = load_private_key(params["private_key"], params["private_key_passphrase"])
         reference = parse_image_reference(params["reference"])
-        result = sign_image(registry.connect(reference), reference, key, params["identity"],
+        result = sign_image(adapter.connect(reference), reference, key, params["identity"],
                             params["annotations"], params["recursive"], module.check_mode)
     except RegistryError as exc:
-        registry.fail(exc)
+        adapter.fail(exc)
     diff = result.pop("diff")
     if module._diff:
         result["diff"] = diff
-    registry.exit(**result)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

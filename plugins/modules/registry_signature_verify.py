@@ -221,7 +221,7 @@ def main():
         required_by={"os_version": "platform", "prefix": "signed_prefix"},
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         keys = load_public_keys(params["keys"])
@@ -229,10 +229,10 @@ def main():
         platform = (parse_platform(params["platform"], params["os_version"])
                     if params["platform"] is not None else None)
         reference = parse_image_reference(params["reference"])
-        result = verify_image(registry.connect(reference), reference, keys, rule, platform)
+        result = verify_image(adapter.connect(reference), reference, keys, rule, platform)
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(changed=False, **result)
+        adapter.fail(exc)
+    adapter.exit(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -291,20 +291,20 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     try:
-        result = run_sync_task(module.params, module.debug, module.warn, registry.connections.append,
+        result = run_sync_task(module.params, module.debug, module.warn, adapter.connections.append,
                                check_mode=module.check_mode, diff=module._diff)
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):
             exc = RegistryError("syncing failed: %s" % exc)
-        registry.fail(exc)
+        adapter.fail(exc)
     if result["failed_images"]:
-        registry.fail(RegistryError("%d of %d images failed to sync: %s" % (
+        adapter.fail(RegistryError("%d of %d images failed to sync: %s" % (
             result["failed_count"], result["failed_count"] + len(result["images"]),
             "; ".join("%s: %s" % (f["reference"], f["message"]) for f in result["failed_images"][:5]))),
             **result)
-    registry.exit(**result)
+    adapter.exit(**result)
 
 
 if __name__ == "__main__":

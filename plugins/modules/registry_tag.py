@@ -98,19 +98,19 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         tags = check_tags(params["tags"])
         reference = parse_image_reference(params["reference"])
-        result = tag_manifest(registry.connect(reference), reference, tags, module.check_mode)
+        result = tag_manifest(adapter.connect(reference), reference, tags, module.check_mode)
     except RegistryError as exc:
-        registry.fail(exc)
+        adapter.fail(exc)
     before = result.pop("before")
     if module._diff:
         result["diff"] = {"before": {tag: before[tag] for tag in result["tags_added"]},
                           "after": {tag: result["digest"] for tag in result["tags_added"]}}
-    registry.exit(changed=bool(result["tags_added"]), **result)
+    adapter.exit(changed=bool(result["tags_added"]), **result)
 
 
 if __name__ == "__main__":

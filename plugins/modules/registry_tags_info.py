@@ -157,17 +157,17 @@ def main():
         ),
         supports_check_mode=True,
     )
-    registry = RegistryModule(module)
+    adapter = RegistryModule(module)
     params = module.params
     try:
         if params["page_size"] is not None and params["page_size"] < 1:
             raise InputError("page_size must be 1 or more, got %d" % params["page_size"])
         pattern = compile_match(params["match"])
         reference = parse_repository(params["repository"])
-        connection = registry.connect(reference)
+        connection = adapter.connect(reference)
         legacy = v1_modules.select(module, reference, connection)
         if legacy:
-            registry.exit(**v1_results.tags_info(legacy, reference, params))
+            adapter.exit(**v1_results.tags_info(legacy, reference, params))
         exists = True
         try:
             tags = list_tags(connection, reference.repository, params["page_size"])
@@ -177,8 +177,8 @@ def main():
             exists, tags = False, []
         tags = select_tags(tags, pattern, params["sort"])
     except RegistryError as exc:
-        registry.fail(exc)
-    registry.exit(changed=False, exists=exists, tags=tags, repository=reference.full_name,
+        adapter.fail(exc)
+    adapter.exit(changed=False, exists=exists, tags=tags, repository=reference.full_name,
                   registry=connection.base_url, api_version="v2")
 
 

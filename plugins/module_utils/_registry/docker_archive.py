@@ -53,7 +53,7 @@ def archive_name(name: str, value: str) -> str:
     if reference.digest:
         raise InputError("invalid location %r: a docker-archive names images name:tag, not by digest"
                          % value)
-    return "%s:%s" % (familiar_name(reference.index(), reference.repository), reference.tag or "latest")
+    return "%s:%s" % (familiar_name(reference.registry_host(), reference.repository), reference.tag or "latest")
 
 
 def same_name(a: str, b: str) -> bool:

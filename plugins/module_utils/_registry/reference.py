@@ -186,13 +186,13 @@ class ImageReference:
         return ImageReference(self.registry, self.repository, tag, digest, self.scheme,
                               self.scheme_written)
 
-    def index(self) -> dict:
+    def registry_host(self) -> dict:
         """The registry as the filter documents it: name, official, scheme."""
         return {"name": self.registry, "official": self.on_docker_hub, "scheme": self.scheme}
 
     def as_dict(self) -> dict:
         """The dict the docker_ref filter documents (only the filter should need it)."""
-        return _describe(self.index(), self.repository, self.tag, self.digest)
+        return _describe(self.registry_host(), self.repository, self.tag, self.digest)
 
 
 def parse_image_reference(value: str, default_index: str | None = None,

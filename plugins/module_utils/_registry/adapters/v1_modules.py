@@ -44,7 +44,7 @@ def _connect(module, options: ConnectionOptions, index: dict,
 
 def connect(module, reference, base_url: str | None = None) -> V1Connection:
     """A v1 connection to the registry of an ImageReference."""
-    return _connect(module, connection_options(reference, module.params), reference.index(),
+    return _connect(module, connection_options(reference, module.params), reference.registry_host(),
                     base_url)
 
 
