@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 
+import pytest
+
 from tests.integration.ansible_runner import run_playbook
 from tests.testbed.hostile import HostileServer, Reply
 
@@ -46,3 +48,34 @@ def test_pin_images_verify_lock_file_cannot_take_the_bearer_token_elsewhere(tmp_
         sent = [r.headers.get("Authorization") for r in server.requests]
     assert not [value for value in sent if value and TOKEN in value], sent
     assert TOKEN not in run.output
+
+
+@pytest.mark.parametrize("victim_exists", [True, False], ids=["existing-file", "dangling-link"])
+def test_blob_fetch_never_writes_through_a_planted_part_file_link(tmp_path, victim_exists):
+    """registry_blob_fetch opens ``.<dest>.<digest prefix>.drc-part`` beside ``dest`` with
+    O_CREAT and without O_NOFOLLOW: whoever can write the destination's directory plants that name
+    as a symbolic link to a file of the user who runs the task. An existing file gets the blob's
+    bytes appended (resumed with Range after its own bytes); a link to no file creates that file
+    with the whole blob, and ``dest`` ends up being the link."""
+    from tests.integration.test_blob_files import BLOB, BLOB_DIGEST, fetch_args, ranged_blob
+    from tests.integration.ansible_runner import run_module
+    from tests.integration.test_hostile import registry
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.conf"
+    if victim_exists:
+        victim.write_bytes(b"precious\n")
+    dest = shared / "blob.bin"
+    planted = shared / (".blob.bin.%s.drc-part" % BLOB_DIGEST.split(":")[1][:16])
+    os.symlink(str(victim), str(planted))
+    path = "/v2/app/blobs/" + BLOB_DIGEST
+    with registry({("GET", path): ranged_blob(BLOB), ("HEAD", path): ranged_blob(BLOB)}) as server:
+        run = run_module("drc.registry.registry_blob_fetch", fetch_args(server, dest))
+    after = victim.read_bytes() if victim.exists() else None
+    if victim_exists:
+        assert after == b"precious\n", "the file the planted link names was written: %d bytes now" % len(after)
+    else:
+        assert after is None, "the planted link made the task create %s (%d bytes)" % (victim, len(after))
+    assert not os.path.islink(str(dest)), "dest is now the planted link to %s" % os.readlink(str(dest))
+    assert "Traceback" not in run.output
