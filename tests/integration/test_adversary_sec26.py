@@ -79,3 +79,39 @@ def test_blob_fetch_never_writes_through_a_planted_part_file_link(tmp_path, vict
         assert after is None, "the planted link made the task create %s (%d bytes)" % (victim, len(after))
     assert not os.path.islink(str(dest)), "dest is now the planted link to %s" % os.readlink(str(dest))
     assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize("what", ["manifest", "layer"])
+def test_a_fifo_in_a_source_layout_is_a_clear_failure_not_a_hang(tmp_path, what):
+    """A hostile ``oci:`` layout (unpacked by someone else; making a FIFO needs no privilege) with a
+    named pipe where a blob should be (``index.json`` as a FIFO is refused: it is no file): ``open_blob`` checks S_ISREG only after
+    ``os.open``, which blocks on a FIFO until a writer comes The task hangs forever (no timeout applies) instead of failing."""
+    import subprocess
+    import time
+
+    from tests.integration.ansible_runner import BIN, runner_env
+    from tests.integration.test_write_side_attacks import LAYER, MANIFEST as LAYOUT_MANIFEST, make_layout
+
+    layout = make_layout(str(tmp_path / "src"))
+    blob = LAYOUT_MANIFEST if what == "manifest" else LAYER
+    fifo = os.path.join(layout, "blobs", "sha256", sha256(blob).split(":")[1])
+    src = "oci:%s:1" % layout
+    os.unlink(fifo)
+    os.mkfifo(fifo)
+    command = [os.path.join(BIN, "ansible"), "localhost", "-m", "drc.registry.registry_copy", "-a",
+               json.dumps({"src": src, "dest": "oci:%s:1" % (tmp_path / "dest")})]
+    started = time.time()
+    process = subprocess.Popen(command, env=runner_env(None), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        process.wait(timeout=45)
+        hung = False
+    except subprocess.TimeoutExpired:
+        hung = True
+        with open(fifo, "wb"):  # the module blocks in open(): a writer lets it go on (and end)
+            pass
+        process.wait(timeout=120)
+    output = process.stdout.read()
+    assert not hung, "registry_copy from %s still blocked after 45 s (on the FIFO %s)" % (src, fifo)
+    assert process.returncode != 0 and "Traceback" not in output, output
+    assert time.time() - started < 45
