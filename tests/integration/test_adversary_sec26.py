@@ -115,3 +115,94 @@ def test_a_fifo_in_a_source_layout_is_a_clear_failure_not_a_hang(tmp_path, what)
     assert not hung, "registry_copy from %s still blocked after 45 s (on the FIFO %s)" % (src, fifo)
     assert process.returncode != 0 and "Traceback" not in output, output
     assert time.time() - started < 45
+
+
+# -- bad input: an uncaught exception, not a failure naming the input ------------------------------
+# ansible-core 2.21 shows an exception the module did not catch as "Task failed: Module failed:
+# <exception text>" with "exception": "(traceback unavailable)": no "Traceback" anywhere in the
+# output, so the suite's `"Traceback" not in run.output` checks cannot see these.
+UNCAUGHT = "Task failed: Module failed:"
+DEEP = b"[" * 100000 + b"]" * 100000  # 200 kB: well under every body bound
+
+
+def assert_clean_failure(result: dict, *needles) -> None:
+    assert result.get("failed") is True, result
+    assert not str(result.get("msg", "")).startswith(UNCAUGHT), result.get("msg")
+    for needle in needles:
+        assert needle in result["msg"], result["msg"]
+
+
+def test_deeply_nested_json_from_a_registry_is_a_clean_failure(tmp_path):
+    """A hostile registry (or its token service) answers with JSON nested 100000 deep: json.loads
+    raises RecursionError, which no ``except ValueError`` catches."""
+    deep_digest = sha256(DEEP)
+
+    def answer(request):
+        path = request.path.split("?", 1)[0]
+        if path == "/v2/":
+            return Reply(200, {"Content-Type": "application/json"}, b"{}")
+        if path == "/v2/deep/manifests/1":
+            return Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": deep_digest}, DEEP)
+        if path == "/v2/deep/tags/list":
+            return Reply(200, {"Content-Type": "application/json"}, DEEP)
+        return None
+
+    def token_answer(request):
+        if request.path.startswith("/v2/"):
+            if request.headers.get("Authorization", "").startswith("Bearer "):
+                return Reply(200, {"Content-Type": "application/json"}, b"{}")
+            return Reply(401, {"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:%d/token",service="s"'
+                               % token.port})
+        if request.path.startswith("/token"):
+            return Reply(200, {"Content-Type": "application/json"}, DEEP)
+        return None
+
+    with HostileServer(answer) as server, HostileServer(token_answer) as token:
+        base = "http://127.0.0.1:%d" % server.port
+        tasks = [
+            {"name": "manifest", "register": "manifest", "ignore_errors": True,
+             "drc.registry.registry_manifest_info": {"reference": base + "/deep:1", "retries": 0}},
+            {"name": "tags", "register": "tags", "ignore_errors": True,
+             "drc.registry.registry_tags_info": {"repository": base + "/deep", "retries": 0}},
+            {"name": "token", "register": "token", "ignore_errors": True,
+             "drc.registry.registry_tags_info": {"repository": "http://127.0.0.1:%d/app" % token.port,
+                                                 "retries": 0}},
+        ]
+        run = run_playbook(tasks, str(tmp_path))
+    failures = {name: run.results[name].get("msg") for name in ("manifest", "tags", "token")
+                if str(run.results[name].get("msg", "")).startswith(UNCAUGHT)}
+    assert not failures, sorted(failures)
+
+
+@pytest.mark.parametrize("case", ["media-type-not-a-string", "deep-index-source", "deep-index-dest",
+                                  "deep-manifest"])
+def test_malformed_layout_json_is_a_clean_failure(tmp_path, case):
+    """``index.json`` with ``"mediaType": 5`` (a source): ``'int' object has no attribute 'split'``;
+    ``index.json`` or a manifest nested 100000 deep (as source or destination): RecursionError."""
+    from tests.integration.test_write_side_attacks import LAYER, MANIFEST as LAYOUT_MANIFEST, make_layout
+
+    layout = str(tmp_path / "layout")
+    if case == "media-type-not-a-string":
+        make_layout(layout, index={"schemaVersion": 2, "manifests": [{
+            "mediaType": 5, "digest": sha256(LAYOUT_MANIFEST), "size": len(LAYOUT_MANIFEST),
+            "annotations": {"org.opencontainers.image.ref.name": "1"}}]})
+    elif case.startswith("deep-index"):
+        make_layout(layout, index=DEEP.decode())
+    else:
+        make_layout(layout, manifest=DEEP, blobs={sha256(DEEP): DEEP, sha256(LAYER): LAYER})
+    other = make_layout(str(tmp_path / "other"))
+    src, dest = ("oci:%s:1" % other, "oci:%s:2" % layout) if case == "deep-index-dest" else \
+        ("oci:%s:1" % layout, "oci:%s:1" % (tmp_path / "out"))
+    task = {"name": "copy", "register": "copy", "ignore_errors": True,
+            "drc.registry.registry_copy": {"src": src, "dest": dest}}
+    run = run_playbook([task], str(tmp_path))
+    assert_clean_failure(run.results["copy"])
+
+
+def test_a_reference_with_an_impossible_port_is_a_clean_failure(tmp_path):
+    """``127.0.0.1:99999/app:1`` passes the reference parser; urllib3 then refuses the URL with
+    requests' InvalidURL, which the transport does not catch."""
+    task = {"name": "tag", "register": "tag", "ignore_errors": True,
+            "drc.registry.registry_tag": {"reference": "127.0.0.1:99999/app:1", "tags": ["x"], "retries": 0}}
+    run = run_playbook([task], str(tmp_path))
+    assert_clean_failure(run.results["tag"], "99999")
