@@ -206,3 +206,24 @@ def test_a_reference_with_an_impossible_port_is_a_clean_failure(tmp_path):
             "drc.registry.registry_tag": {"reference": "127.0.0.1:99999/app:1", "tags": ["x"], "retries": 0}}
     run = run_playbook([task], str(tmp_path))
     assert_clean_failure(run.results["tag"], "99999")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+def test_an_archive_destination_that_is_a_device_is_refused_not_replaced(tmp_path):
+    """``dest: oci-archive:/dev/null:1`` (a careless user, a task run as root): the empty device
+    reads as a new archive and the temp tar is renamed over it, so /dev/null becomes a regular
+    file for the whole machine (seen while writing this test, on the shared machine; restored with
+    mknod). Here a private character device 1,3 in tmp_path stands for it."""
+    import stat
+
+    from tests.integration.test_write_side_attacks import make_layout
+
+    device = str(tmp_path / "null")
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    src = make_layout(str(tmp_path / "src"))
+    task = {"name": "copy", "register": "copy", "ignore_errors": True,
+            "drc.registry.registry_copy": {"src": "oci:%s:1" % src, "dest": "oci-archive:%s:1" % device}}
+    run = run_playbook([task], str(tmp_path))
+    assert stat.S_ISCHR(os.lstat(device).st_mode), "the device was replaced by a %d-byte regular file" % (
+        os.lstat(device).st_size)
+    assert_clean_failure(run.results["copy"])
