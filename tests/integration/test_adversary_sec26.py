@@ -227,3 +227,47 @@ def test_an_archive_destination_that_is_a_device_is_refused_not_replaced(tmp_pat
     assert stat.S_ISCHR(os.lstat(device).st_mode), "the device was replaced by a %d-byte regular file" % (
         os.lstat(device).st_size)
     assert_clean_failure(run.results["copy"])
+
+
+def test_a_public_registry_cannot_pass_as_internal_by_adding_a_loopback_record(tmp_path):
+    """hosts.is_internal_host counts a name as internal when *any* address it resolves to is
+    internal, and inside_from_outside lets an internal registry name internal targets. The owner of
+    a public registry adds ``A 127.0.0.1`` to its own name, after the public address: the
+    connection still goes to the public address (the first), but the registry now counts as
+    internal, so its realm (which gets the password) and its redirects may point inside."""
+    internal = HostileServer(lambda request: Reply(200, {"Content-Type": "application/json"},
+                                                   b'{"token":"t"}'))
+    internal.start()
+
+    def public_answer(request):
+        path = request.path.split("?", 1)[0]
+        if path == "/v2/" or path.startswith("/v2/cred/"):
+            if request.headers.get("Authorization", "").startswith("Bearer "):
+                return Reply(200, {"Content-Type": "application/json"}, b'{"name":"cred/app","tags":[]}')
+            return Reply(401, {"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:%d/token",service="s"'
+                               % internal.port})
+        if path.startswith("/v2/inside/app/manifests/"):
+            return Reply(307, {"Location": "http://127.0.0.1:%d/manifest" % internal.port})
+        return None
+
+    public = HostileServer(public_answer)
+    public.start()
+    registry = "http://mixed.public.test:%d" % public.port
+    tasks = [
+        {"name": "realm", "register": "realm", "ignore_errors": True,
+         "drc.registry.registry_tags_info": {"repository": registry + "/cred/app", "username": "alice",
+                                             "password": "{{ lookup('env', 'DRC_TEST_SECRET') }}",
+                                             "retries": 0, "timeout": 10}},
+        {"name": "redirect", "register": "redirect", "ignore_errors": True,
+         "drc.registry.registry_manifest_info": {"reference": registry + "/inside/app:1", "retries": 0,
+                                                 "timeout": 10}},
+    ]
+    env = {"PYTHONPATH": SHIM, "DRC_TEST_MIXED_NAMES": "mixed.public.test", "DRC_TEST_SECRET": PASSWORD}
+    try:
+        run_playbook(tasks, str(tmp_path), env=env)
+    finally:
+        public.stop()
+        internal.stop()
+    assert [r for r in public.requests if r.path == "/v2/"], "the public registry was not reached"
+    seen = [(r.method, r.path.split("?", 1)[0], r.headers.get("Authorization")) for r in internal.requests]
+    assert seen == [], seen
