@@ -271,3 +271,52 @@ def test_a_public_registry_cannot_pass_as_internal_by_adding_a_loopback_record(t
     assert [r for r in public.requests if r.path == "/v2/"], "the public registry was not reached"
     seen = [(r.method, r.path.split("?", 1)[0], r.headers.get("Authorization")) for r in internal.requests]
     assert seen == [], seen
+
+
+def test_a_sparse_member_in_a_layer_is_bounded_like_an_archives(tmp_path):
+    """An ``oci-archive:`` refuses a sparse member (256 MiB in a 10 KiB tar, ``f4_sparse``), but
+    registry_extract takes the same member in a *layer*: tarfile expands the hole into zeros, every
+    byte is written, so a few KiB of layer fill the disk under ``dest`` (a hole of a TiB is as
+    cheap to send). 256 MiB here."""
+    import subprocess
+
+    from tests.integration.test_write_side_attacks import manifest_for
+
+    hole = 256 * 1024 * 1024
+    source = tmp_path / "rootfs"
+    source.mkdir()
+    with open(str(source / "hole"), "wb") as handle:
+        handle.truncate(hole)
+    layer_path = str(tmp_path / "layer.tar")
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", layer_path, "-C", str(source), "hole"], check=True)
+    with open(layer_path, "rb") as handle:
+        layer = handle.read()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+    manifest = manifest_for(config, [(sha256(layer), len(layer))])
+    blobs = {sha256(config): config, sha256(layer): layer}
+
+    def answer(request):
+        path = request.path.split("?", 1)[0]
+        if path == "/v2/":
+            return Reply(200, {"Content-Type": "application/json"}, b"{}")
+        if path == "/v2/app/manifests/1":
+            return Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(manifest)}, manifest)
+        name = path.rsplit("/", 1)[-1]
+        if path.startswith("/v2/app/blobs/") and name in blobs:
+            return Reply(200, {"Content-Type": "application/octet-stream"}, blobs[name])
+        return None
+
+    dest = tmp_path / "dest"
+    with HostileServer(answer) as server:
+        task = {"name": "extract", "register": "extract", "ignore_errors": True,
+                "drc.registry.registry_extract": {"reference": "http://%s/app:1" % server.host,
+                                                  "paths": ["/"], "dest": str(dest), "retries": 0}}
+        run = run_playbook([task], str(tmp_path))
+    written = 0
+    for base, dummy, names in os.walk(str(tmp_path)):
+        if base.startswith(str(source)):
+            continue
+        written += sum(os.lstat(os.path.join(base, n)).st_blocks * 512 for n in names)
+    assert written < 32 * len(layer) + 4 * 1024 * 1024, "a %d-byte layer made the task write %d bytes (%s)" % (
+        len(layer), written, run.results["extract"].get("msg"))
