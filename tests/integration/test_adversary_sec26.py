@@ -320,3 +320,21 @@ def test_a_sparse_member_in_a_layer_is_bounded_like_an_archives(tmp_path):
         written += sum(os.lstat(os.path.join(base, n)).st_blocks * 512 for n in names)
     assert written < 32 * len(layer) + 4 * 1024 * 1024, "a %d-byte layer made the task write %d bytes (%s)" % (
         len(layer), written, run.results["extract"].get("msg"))
+
+
+@pytest.mark.parametrize("case", ["repo-tags-not-a-list", "deep-manifest-json"])
+def test_a_malformed_docker_archive_is_a_clean_failure(tmp_path, case):
+    """A ``docker save`` tarball whose manifest.json has ``"RepoTags": 5`` (asked for by tag:
+    ``'int' object is not iterable``) or is nested 100000 deep (RecursionError)."""
+    from tests.integration.test_write_side_attacks import CONFIG as ARCHIVE_CONFIG, LAYER, file_member, tar_of
+
+    entry = {"Config": "config.json", "RepoTags": 5, "Layers": ["layer.tar"]}
+    manifest = DEEP if case == "deep-manifest-json" else json.dumps([entry]).encode()
+    archive = tar_of(str(tmp_path / "saved.tar"), [file_member("manifest.json", manifest),
+                                                   file_member("config.json", ARCHIVE_CONFIG),
+                                                   file_member("layer.tar", LAYER)])
+    task = {"name": "copy", "register": "copy", "ignore_errors": True,
+            "drc.registry.registry_copy": {"src": "docker-archive:%s:app:1" % archive,
+                                           "dest": "oci:%s:1" % (tmp_path / "out")}}
+    run = run_playbook([task], str(tmp_path))
+    assert_clean_failure(run.results["copy"])
