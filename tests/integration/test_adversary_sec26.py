@@ -338,3 +338,14 @@ def test_a_malformed_docker_archive_is_a_clean_failure(tmp_path, case):
                                            "dest": "oci:%s:1" % (tmp_path / "out")}}
     run = run_playbook([task], str(tmp_path))
     assert_clean_failure(run.results["copy"])
+
+
+def test_a_huge_prune_duration_is_a_clean_failure(tmp_path):
+    """``keep.newer_than: 99999999999999999999d`` passes the duration pattern, then timedelta
+    raises OverflowError ("Python int too large to convert to C int"), uncaught; no request is
+    needed to see it."""
+    task = {"name": "prune", "register": "prune", "ignore_errors": True,
+            "drc.registry.registry_prune": {"repository": "127.0.0.1:1/app", "retries": 0, "timeout": 3,
+                                            "keep": {"newer_than": "99999999999999999999d"}}}
+    run = run_playbook([task], str(tmp_path))
+    assert_clean_failure(run.results["prune"], "newer_than")
