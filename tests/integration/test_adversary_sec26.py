@@ -349,3 +349,31 @@ def test_a_huge_prune_duration_is_a_clean_failure(tmp_path):
                                             "keep": {"newer_than": "99999999999999999999d"}}}
     run = run_playbook([task], str(tmp_path))
     assert_clean_failure(run.results["prune"], "newer_than")
+
+
+@pytest.mark.parametrize("case", ["gzip-not-gzip", "deflate-garbage", "two-content-lengths", "tags-gzip-not-gzip"])
+def test_a_registrys_broken_encoding_is_a_clean_failure(tmp_path, case):
+    """A hostile registry answers ``Content-Encoding: gzip`` (or deflate) over bytes that are not,
+    or two different Content-Length values: urllib3's DecodeError / InvalidHeader escape every
+    ``except`` of the connection (a body cut short is handled; these are not)."""
+    headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(MANIFEST)}
+    replies = {
+        "gzip-not-gzip": Reply(200, dict(headers, **{"Content-Encoding": "gzip"}), b"not gzip at all"),
+        "deflate-garbage": Reply(200, dict(headers, **{"Content-Encoding": "deflate"}), b"\x00\x01garbage"),
+        "two-content-lengths": Reply(200, dict(headers, **{"Content-Length": "5, 7"}), MANIFEST, send_length=False),
+        "tags-gzip-not-gzip": Reply(200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, b"xx"),
+    }
+
+    def answer(request):
+        if request.path == "/v2/":
+            return Reply(200, {"Content-Type": "application/json"}, b"{}")
+        return replies[case]
+
+    with HostileServer(answer) as server:
+        if case.startswith("tags"):
+            module, args = "drc.registry.registry_tags_info", {"repository": "http://%s/app" % server.host}
+        else:
+            module, args = "drc.registry.registry_manifest_info", {"reference": "http://%s/app:1" % server.host}
+        task = {"name": "read", "register": "read", "ignore_errors": True, module: dict(args, retries=0, timeout=5)}
+        run = run_playbook([task], str(tmp_path))
+    assert_clean_failure(run.results["read"])
