@@ -84,8 +84,9 @@ def test_blob_fetch_never_writes_through_a_planted_part_file_link(tmp_path, vict
 @pytest.mark.parametrize("what", ["manifest", "layer"])
 def test_a_fifo_in_a_source_layout_is_a_clear_failure_not_a_hang(tmp_path, what):
     """A hostile ``oci:`` layout (unpacked by someone else; making a FIFO needs no privilege) with a
-    named pipe where a blob should be (``index.json`` as a FIFO is refused: it is no file): ``open_blob`` checks S_ISREG only after
-    ``os.open``, which blocks on a FIFO until a writer comes The task hangs forever (no timeout applies) instead of failing."""
+    named pipe where a blob should be (``index.json`` as a FIFO is refused: it is no file).
+    ``open_blob`` checks S_ISREG only after ``os.open``, which blocks on a FIFO until a writer
+    comes: the task hangs forever (no timeout applies) instead of failing."""
     import subprocess
     import time
 
