@@ -378,3 +378,46 @@ def test_a_registrys_broken_encoding_is_a_clean_failure(tmp_path, case):
         task = {"name": "read", "register": "read", "ignore_errors": True, module: dict(args, retries=0, timeout=5)}
         run = run_playbook([task], str(tmp_path))
     assert_clean_failure(run.results["read"])
+
+
+def serve_single_layer(layer: bytes):
+    """A scripted registry holding ``app:1``: one uncompressed tar layer."""
+    from tests.integration.test_write_side_attacks import manifest_for
+
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+    manifest = manifest_for(config, [(sha256(layer), len(layer))])
+    blobs = {sha256(config): config, sha256(layer): layer}
+
+    def answer(request):
+        path = request.path.split("?", 1)[0]
+        if path == "/v2/":
+            return Reply(200, {"Content-Type": "application/json"}, b"{}")
+        if path == "/v2/app/manifests/1":
+            return Reply(200, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": sha256(manifest)}, manifest)
+        name = path.rsplit("/", 1)[-1]
+        if path.startswith("/v2/app/blobs/") and name in blobs:
+            return Reply(200, {"Content-Type": "application/octet-stream"}, blobs[name])
+        return None
+    return HostileServer(answer)
+
+
+def test_a_deep_tree_in_an_image_is_a_clean_failure(tmp_path):
+    """An image whose layer holds ``a/a/a/.../f`` 1500 directories deep (a 3000-byte name, under
+    the 4096-byte bound on names): registry_extract dies of RecursionError ("maximum recursion
+    depth exceeded"), uncaught (nothing is left behind)."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("a/" * 1500 + "f")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"f\n"))
+    dest = str(tmp_path / "dest")
+    with serve_single_layer(buffer.getvalue()) as server:
+        args = {"reference": "http://%s/app:1" % server.host, "paths": ["/"], "dest": dest, "retries": 0}
+        task = {"name": "extract", "register": "extract", "ignore_errors": True, "drc.registry.registry_extract": args}
+        run = run_playbook([task], str(tmp_path))
+    if run.results["extract"].get("failed"):
+        assert_clean_failure(run.results["extract"])
