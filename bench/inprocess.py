@@ -35,19 +35,27 @@ def fetch(repository: str, digest: str, dest: str, options: dict) -> int:
 
 def copy(src: str, dest: str, src_options: dict, dest_options: dict) -> str:
     """The module's path without Ansible: both ends opened as registry_copy opens them."""
-    from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-        copy_image, open_end, parse_location)
-    ends = []
+    from ansible_collections.drc.registry.plugins.module_utils._registry.copy import copy_images
+    from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
+        open_store, parse_location)
+    connections = []
+
+    def opener(value, side, writing):
+        options = src_options if side == "src" else dest_options
+
+        def connect(ref):
+            connections.append(RegistryConnection(connection_options(ref, options)))
+            return connections[-1]
+        return open_store(parse_location(value), connect, writing)
+
     try:
-        for value, options, writing in ((src, src_options, False), (dest, dest_options, True)):
-            ends.append(open_end(parse_location(value), lambda ref, o=options: RegistryConnection(
-                connection_options(ref, o)), writing))
-        return copy_image(ends[0], ends[1])["digest"]
+        [result] = copy_images([(src, dest)], opener)
     finally:
-        for end in ends:
-            end.close()
-            if getattr(end, "connection", None) is not None:
-                end.connection.close()
+        for connection in connections:
+            connection.close()
+    if "error" in result:
+        raise result["error"]
+    return result["digest"]
 
 
 def main() -> int:

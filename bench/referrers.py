@@ -24,10 +24,11 @@ for path in (ROOT, os.path.join(ROOT, "build", "collections")):
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (  # noqa: E402
     RegistryConnection)
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (  # noqa: E402
-    copy_image, open_end, parse_location)
+from ansible_collections.drc.registry.plugins.module_utils._registry.copy import copy_images  # noqa: E402
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (  # noqa: E402
     connection_options)
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (  # noqa: E402
+    open_store, parse_location)
 from tests.testbed.signed_fixtures import seed_signed_fixtures  # noqa: E402
 from tests.testbed.testbed import Testbed  # noqa: E402
 
@@ -41,16 +42,24 @@ IMAGES = [("single image, no referrers", "app/oci:1.0", 1),
 def copy_once(bed: Testbed, src, dest, source: str, target: str, referrers: bool) -> tuple:
     """(requests at the source, at the destination, the copy's result)."""
     marks = (src.access_log_mark(), dest.access_log_mark())
-    ends = []
+    connections = []
+
+    def opener(value, side, writing):
+        registry = src if side == "src" else dest
+        options = {} if registry.mode == "open" else {"username": bed.username, "password": bed.password}
+
+        def connect(ref):
+            connections.append(RegistryConnection(connection_options(ref, options)))
+            return connections[-1]
+        return open_store(parse_location("%s/%s" % (registry.host, value)), connect, writing)
+
     try:
-        for registry, value, writing in ((src, source, False), (dest, target, True)):
-            options = {} if registry.mode == "open" else {"username": bed.username, "password": bed.password}
-            ends.append(open_end(parse_location("%s/%s" % (registry.host, value)),
-                                 lambda ref, o=options: RegistryConnection(connection_options(ref, o)), writing))
-        result = copy_image(ends[0], ends[1], referrers=referrers)
+        [result] = copy_images([(source, target)], opener, referrers=referrers)
     finally:
-        for end in ends:
-            end.connection.close()
+        for connection in connections:
+            connection.close()
+    if "error" in result:
+        raise result["error"]
     time.sleep(0.3)  # the access log is written after the answer
     return len(src.requests_since(marks[0])), len(dest.requests_since(marks[1])), result
 

@@ -343,7 +343,7 @@ def copy_scenario(bed: BenchBed, labels: list, reps: int, workdir: str) -> dict:
             if layout_digest(source_layout, label) != expected:
                 raise RuntimeError("the source layout's %s is not the registry's %s" % (label, expected))
             seconds = {tool: [] for tool in COPY_TOOLS}
-            inside = []  # our client's copy_image alone (its own timer: no interpreter start, no imports)
+            inside = []  # our client's copy_images alone (its own timer: no interpreter start, no imports)
             requests = {}
             for rep in range(reps):
                 for tool in COPY_TOOLS:
@@ -481,8 +481,8 @@ def copy_markdown(copies: dict) -> list:
              "Two token-auth TLS registries on loopback, reached directly; every run copies into a repository "
              "or layout directory that holds nothing of the image, %s. Our module's time includes Ansible's "
              "start-up (`ansible localhost -m ansible.builtin.ping`, %.2f s in this run), shown subtracted too; "
-             "our client is a Python process calling `copy_image` (interpreter start and imports included; "
-             "its copy alone is `copy_image`'s own time inside it). "
+             "our client is a Python process calling `copy_images` (interpreter start and imports included; "
+             "its copy alone is `copy_images`'s own time inside it). "
              "Requests: source registry + destination registry + token server."
              % ("skopeo with an empty blob-info cache each time" if copies["skopeo_cache_isolated"] else
                 "skopeo's blob-info cache NOT isolated (it may mount blobs it saw before)",

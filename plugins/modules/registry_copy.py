@@ -402,13 +402,15 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.op
 from ansible_collections.drc.registry.plugins.module_utils._registry.blob_cache import (
     BlobLocations, cache_path_option)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    DEFAULT_CONCURRENCY, copy_image, open_end, parse_location)
+    DEFAULT_CONCURRENCY, copy_images)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy_list import (
-    SharedConnections, copy_images, parse_pairs)
+    SharedConnections, announce, involves_files, list_result, parse_pairs, store_opener)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_copy_options, check_task_credentials, side_argspec, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import FORMATS
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
+    is_registry, location_display, parse_location)
 
 
 def main():
@@ -436,51 +438,7 @@ def main():
     )
     registry = RegistryModule(module)
     params = module.params
-    if params["images"] is not None:
-        copy_list(module, registry)
-        return
-    ends = []
-    try:
-        platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
-        src_location, dest_location = parse_location(params["src"]), parse_location(params["dest"])
-        check_task_credentials(params, [("src", src_location), ("dest", dest_location)])
-        for location, side, writing in ((src_location, "src_auth", False),
-                                        (dest_location, "dest_auth", True)):
-            options = side_options(params, params[side])
-            ends.append(open_end(location, lambda ref: registry.connect(ref, options), writing))
-        source, dest = ends
-        locations = BlobLocations(cache_path_option(params["blob_cache"]), warn=module.warn)
-        dest.blob_locations = locations if dest.kind == "registry" else None
-        key = None
-        if params["sign_key"]:  # signing (and cryptography) loaded only when asked for
-            from ansible_collections.drc.registry.plugins.module_utils._registry import signing
-            key = signing.copy_signing_key(params["sign_key"], params["sign_key_passphrase"], dest)
-        result = copy_image(source, dest, platforms, chunk_size=params["chunk_size"],
-                            concurrency=params["concurrency"], check_mode=module.check_mode,
-                            referrers=params["referrers"], warn=module.warn,
-                            image_format=params["format"])
-        if result["changed"] and not module.check_mode:
-            locations.save()
-        if key is not None:  # sign what was copied, at the destination
-            signed = signing.sign_copy(dest, key, result, module.check_mode)
-            result.update(signatures=signed["signatures"], changed=result["changed"] or signed["changed"])
-    except (RegistryError, OSError) as exc:
-        for end in ends:
-            end.close()
-        if isinstance(exc, OSError):  # a layout's file system
-            exc = RegistryError("copying %s to %s failed: %s" % (params["src"], params["dest"], exc))
-        registry.fail(exc)
-    for end in ends:
-        end.close()
-    before = result.pop("before_digest")
-    if module._diff:
-        result["diff"] = {"before": {"digest": before}, "after": {"digest": result["digest"]}}
-    registry.exit(src=source.display, dest=dest.display, **result)
-
-
-def copy_list(module, registry) -> None:
-    """The O(images) form: every copy in this one module run."""
-    params = module.params
+    single = params["images"] is None  # src and dest: a list of one, reported as one copy
 
     def make_options(reference, side):
         return connection_options(reference, side_options(params, params[side + "_auth"]))
@@ -488,19 +446,66 @@ def copy_list(module, registry) -> None:
     connections = SharedConnections(make_options, registry.open)  # closed by exit / fail
     try:
         platforms = check_copy_options(params["chunk_size"], params["concurrency"], params["platforms"])
-        check_task_credentials(params, [(side, location) for pair in parse_pairs(params["images"])
+        if single:
+            pairs = [(parse_location(params["src"]), parse_location(params["dest"]))]
+        else:
+            pairs = parse_pairs(params["images"])
+        check_task_credentials(params, [(side, location) for pair in pairs
                                         for side, location in zip(("src", "dest"), pair)])
         locations = BlobLocations(cache_path_option(params["blob_cache"]), warn=module.warn)
-        result = copy_images(params["images"], connections, platforms, chunk_size=params["chunk_size"],
-                             concurrency=params["concurrency"], check_mode=module.check_mode,
-                             referrers=params["referrers"], warn=module.warn,
-                             blob_locations=locations, image_format=params["format"])
-        if result["changed"] and not module.check_mode:
+        after = None
+        if params["sign_key"]:  # signing (and cryptography) loaded only when asked for
+            after = signer(params, pairs[0][1], module.check_mode)
+        if not single:
+            announce(pairs, connections)
+        outcomes = copy_images(pairs, store_opener(connections, locations), platforms,
+                               chunk_size=params["chunk_size"], concurrency=params["concurrency"],
+                               check_mode=module.check_mode, referrers=params["referrers"],
+                               warn=module.warn, image_format=params["format"],
+                               serial=involves_files(pairs), after=after)
+        if any(outcome.get("changed") for outcome in outcomes) and not module.check_mode:
             locations.save()
     except (RegistryError, OSError) as exc:
         if isinstance(exc, OSError):  # a layout's file system
-            exc = RegistryError("copying images failed: %s" % exc)
+            exc = RegistryError("copying %s failed: %s" % (
+                "%s to %s" % (params["src"], params["dest"]) if single else "images", exc))
         registry.fail(exc)
+    if single:
+        exit_single(module, registry, outcomes[0])
+    else:
+        exit_list(module, registry, outcomes)
+
+
+def signer(params: dict, dest_location: tuple, check_mode: bool):
+    """registry_copy's ``sign_key``: the key loaded and checked before anything is copied; what
+    was copied signed at the destination once the copy is done."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry import signing
+    key = signing.copy_signing_key(params["sign_key"], params["sign_key_passphrase"],
+                                   is_registry(dest_location), location_display(dest_location))
+
+    def sign(source, dest, result: dict) -> None:
+        signed = signing.sign_copy(dest, key, result, check_mode)
+        result.update(signatures=signed["signatures"], changed=result["changed"] or signed["changed"])
+    return sign
+
+
+def exit_single(module, registry, result: dict) -> None:
+    params = module.params
+    if "error" in result:
+        exc = result["error"]
+        if isinstance(exc, OSError):  # a layout's file system
+            exc = RegistryError("copying %s to %s failed: %s" % (params["src"], params["dest"], exc))
+        registry.fail(exc)
+    before = result.pop("before_digest")
+    if module._diff:
+        result["diff"] = {"before": {"digest": before}, "after": {"digest": result["digest"]}}
+    registry.exit(**result)
+
+
+def exit_list(module, registry, outcomes: list) -> None:
+    """The O(images) form: every entry's result; the task fails when any entry failed."""
+    params = module.params
+    result = list_result(params["images"], outcomes)
     before = [image.pop("before_digest", None) for image in result["images"]]
     if result["failed_images"]:
         # What was written stays written: the task fails, saying what was copied and what failed.

@@ -215,27 +215,33 @@ def test_a_big_copy_holds_about_one_chunk_in_memory(testbed):
 
     from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
         RegistryConnection)
-    from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-        copy_image, open_end, parse_location)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.copy import copy_images
     from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
         connection_options)
+    from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
+        open_store, parse_location)
 
     src_registry, dest_registry = testbed.registries["open"], testbed.registries["token"]
+    connections = []
 
-    def end(registry, image, writing):
-        options = connection(testbed, registry)
-        return open_end(parse_location(ref(registry, image)),
-                        lambda reference: RegistryConnection(connection_options(reference, options)), writing)
+    def opener(value, side, writing):
+        options = connection(testbed, src_registry if side == "src" else dest_registry)
 
-    source, dest = end(src_registry, "app/big:1.0", False), end(dest_registry, "memory/big:1", True)
+        def connect(reference):
+            connections.append(RegistryConnection(connection_options(reference, options)))
+            return connections[-1]
+        return open_store(parse_location(value), connect, writing)
+
+    pairs = [(ref(src_registry, "app/big:1.0"), ref(dest_registry, "memory/big:1"))]
     tracemalloc.start()
     try:
-        result = copy_image(source, dest, chunk_size=4 * MIB, concurrency=4)
+        [result] = copy_images(pairs, opener, chunk_size=4 * MIB, concurrency=4)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-        source.connection.close()
-        dest.connection.close()
+        for opened in connections:
+            opened.close()
+    assert "error" not in result, result
     assert result["bytes_uploaded"] > 64 * MIB
     assert peak < 20 * MIB, "peak %.1f MiB" % (peak / MIB)
     assert raw_digest(testbed, dest_registry, "memory/big:1") == result["digest"]

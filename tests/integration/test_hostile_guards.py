@@ -233,8 +233,10 @@ def test_identity_token_option_never_shown_at_vvvv():
     token = "guard-identity-token-77"
     with registry({}, basic=True) as server:
         run = run_module("drc.registry.registry_tags_info", dict(
-            repository="http://%s/app" % server.host, identity_token=token, retries=0), verbosity=4)
+            repository="http://%s/app" % server.host, identity_token=token, retries=0), verbosity=4,
+            env={"ANSIBLE_INJECT_INVOCATION": "true"})
     assert run.rc != 0
+    assert run.result["invocation"]["module_args"]["identity_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     assert token not in run.output
 
 

@@ -449,3 +449,25 @@ def test_signatures_verify_on_the_copy_as_skopeo_says(bed, where):
         else:
             assert "Traceback" not in verified.get("msg", ""), (case, verified)
     assert got == expected
+
+
+def test_a_new_signature_of_an_image_the_destination_holds_is_a_change(testbed, bed, tmp_path):
+    """issue 25: the destination holds the image (copied with referrers false) but not its cosign
+    signature (a `sha256-<hex>.sig` tag, what a real registry holds). A copy plans the signature,
+    so it reports changed and carries it; a copy after that plans nothing."""
+    fixture = bed["fixtures"]["signed-image"]
+    (sig_tag, sig_digest), = fixture["sig_tags"].items()
+    src, dest = bed["src"], bed["dest"]
+    run = run_playbook([
+        copy(testbed, src, "rf/signed-image:1", dest, "ns/signed-image:1", "image_only", referrers=False),
+        copy(testbed, src, "rf/signed-image:1", dest, "ns/signed-image:1", "signature_added"),
+        copy(testbed, src, "rf/signed-image:1", dest, "ns/signed-image:1", "nothing_left"),
+    ], str(tmp_path))
+    image_only, added, left = (run.results[n] for n in ("image_only", "signature_added", "nothing_left"))
+    assert image_only["changed"] is True and image_only["referrers_copied"] == 0, image_only
+    assert added.get("failed") is not True, added
+    assert added["digest"] == fixture["digest"]
+    assert added["changed"] is True and added["manifests_pushed"] == 0, added
+    assert sig_digest in added["referrers"] and added["referrers_copied"] >= 1, added
+    assert raw(testbed, dest, "ns/signed-image:" + sig_tag) == fixture["manifests"][sig_digest]
+    assert left["changed"] is False and left["referrers_copied"] == 0, left

@@ -10,18 +10,9 @@ from __future__ import annotations
 import queue
 import threading
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
+from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import open_blob
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    DigestMismatch, RegistryError, redact_url)
-from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
-
-try:
-    import requests
-    import urllib3
-    READ_ERRORS = (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError)
-except ImportError:  # the adapters report the missing library first
-    READ_ERRORS = (OSError,)
+    DigestMismatch, RegistryError)
 
 
 def read_exact(reader, count: int, what: str) -> bytes:
@@ -168,75 +159,6 @@ class BytesSource:
         return _BytesReader(self.data, offset)
 
 
-class _RegistryReader:
-    """Reads a blob from a registry in order; a body cut short is continued with ``Range``."""
-
-    def __init__(self, source: "RegistryBlobSource", offset: int) -> None:
-        self.source = source
-        self.position = offset
-        self.response = None
-        self.interruptions = 0
-
-    def _open(self) -> None:
-        source = self.source
-        headers = {"Range": "bytes=%d-" % self.position} if self.position else {}
-        response = source.connection.request(
-            "GET", blob_path(source.repository, source.digest),
-            [repository_scope(source.repository)], headers=headers,
-            ok=(206,) if self.position else (200,),
-            what="blob %s in %s" % (source.digest, source.repository))
-        if self.position and not response.headers.get("Content-Range", "").startswith(
-                "bytes %d-" % self.position):
-            release(response)
-            raise RegistryError("the source registry answered a Range request for blob %s with "
-                                "another range" % source.digest)
-        self.response = response
-
-    def read(self, count: int) -> bytes:
-        while True:
-            if self.response is None:
-                if self.position >= self.source.size:
-                    return b""
-                self._open()
-            try:
-                chunk = self.response.raw.read(count, decode_content=False)
-            except READ_ERRORS as exc:
-                self._interrupted(exc)
-                continue
-            if not chunk:
-                if self.position < self.source.size:
-                    self._interrupted(None)
-                    continue
-                return b""
-            self.position += len(chunk)
-            if self.position > self.source.size:
-                self.close()
-                raise DigestMismatch("blob %s in %s is larger than its declared %d bytes" % (
-                    self.source.digest, self.source.repository, self.source.size))
-            if self.position == self.source.size:
-                release(self.response)  # all read: the connection goes back to the pool
-                self.response = None
-            return chunk
-
-    def _interrupted(self, exc) -> None:
-        self.close()
-        connection = self.source.connection
-        self.interruptions += 1
-        if self.interruptions > max(connection.retries, 1):
-            url = connection.url(blob_path(self.source.repository, self.source.digest))
-            raise RegistryError("GET %s failed: the download was interrupted %d times, last after %d "
-                                "bytes (%s)" % (redact_url(url), self.interruptions, self.position,
-                                                type(exc).__name__ if exc else "body cut short"),
-                                method="GET", url=url)
-        connection.log("source blob %s interrupted after %d bytes; continuing with Range"
-                       % (self.source.digest, self.position))
-
-    def close(self) -> None:
-        if self.response is not None:
-            self.response.close()
-            self.response = None
-
-
 class RegistryBlobSource:
     """A blob in a repository of another (or the same) registry, streamed."""
 
@@ -248,4 +170,7 @@ class RegistryBlobSource:
         self.what = "blob %s in %s" % (digest, repository)
 
     def open(self, offset: int):
-        return _RegistryReader(self, offset)
+        # blobs' one stream (bounded, continued with Range); the upload hashes what it sends and
+        # completes only on a match, so the stream does not hash it a second time
+        return open_blob(self.connection, self.repository, self.digest, self.size, offset=offset,
+                         verify=False)

@@ -204,6 +204,12 @@ class RegistryConnection:
         """Scopes that later requests will need: one token can then cover them all."""
         self.auth.hint_scopes(scopes)
 
+    def prepare(self, scopes: list) -> None:
+        """Ping and get the credentials for ``scopes`` now, ahead of the requests that will need
+        them (as the first of those requests would: the same ping, the same token)."""
+        self.ensure_pinged()
+        self.auth.authorization(scopes)
+
     def _record_rate_limit(self, response) -> None:
         for name in RATE_LIMIT_HEADERS:
             if name in response.headers:

@@ -1,325 +1,37 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
-"""Copy an image (or a whole index) between two ends: registries on their own connections, or OCI
-layouts (``oci:`` directories and ``oci-archive:`` tars).
+"""Copy images between stores (stores/: registry repositories, OCI layouts, Docker archives).
 
-Order of work: read the source's manifests (verified by digest) and decide the destination digest
-(a new index when only some platforms are wanted); stop there when the destination already has it
-or in check mode; else move the blobs concurrently (skipped when present, mounted within one
-registry, else streamed), then PUT the manifests children first, the index last.
+``copy_images`` is the one entry: a list of (source, destination) pairs; one image is a list of
+one. Each copy reads before it writes: the source's manifests (verified by digest) give the
+manifest the destination will hold (a new index when only some platforms are wanted, a converted
+one with format oci); the destination says what it holds; the referrers to carry are read and
+the destination asked which it lacks. That is the plan (CopyPlan): the image's manifests and
+blobs when the destination lacks the image, the referrers it lacks. ``changed`` is whether the
+plan is not empty; in check mode, or when it is empty, nothing is written. Else the blobs move
+concurrently (skipped when present, mounted within one registry, else streamed), then the
+manifests children first, the index last, then the referrers.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.blob_sources import (
-    RegistryBlobSource)
-from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
-from ansible_collections.drc.registry.plugins.module_utils._registry.docker_archive import (
-    TRANSPORT as DOCKER_ARCHIVE, DockerArchiveEnd, parse_docker_archive_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
-from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    DigestMismatch, InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
-    MAX_MANIFEST_SIZE, Manifest, digest_of, normalise_platform, platform_is, platform_string)
-from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, head_manifest, put_manifest)
-from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris, unpack_directory,
-    write_archive)
+    MAX_MANIFEST_SIZE, Manifest, normalise_platform, platform_is, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
-from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry import referrer_copy
-from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import (
-    LayoutReferrers, RegistryReferrers)
-from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
-    DEFAULT_CHUNK_SIZE, push_blob, push_scopes)
+from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import DEFAULT_CHUNK_SIZE
 
 DEFAULT_CONCURRENCY = 4
-MAX_CONFIG_SIZE = 16 * 1024 * 1024
 # Layers that registries do not serve (Windows base layers and the like): referenced, not copied.
 NON_DISTRIBUTABLE = ("foreign", "nondistributable")
 # BuildKit's attestation manifests in an image's index (platform unknown/unknown).
 REFERENCE_TYPE = "vnd.docker.reference.type"
 REFERENCE_DIGEST = "vnd.docker.reference.digest"
 ATTESTATION = "attestation-manifest"
-
-
-SUPPORTED_TRANSPORTS = "docker://, oci:, oci-archive:, docker-archive:"
-# skopeo's transports that are not ends here: named as such rather than read as a host name.
-OTHER_TRANSPORTS = ("dir", "docker-daemon", "containers-storage", "ostree", "sif", "tarball")
-
-
-def parse_location(value: str):
-    """What a user wrote for ``src``/``dest``: ("registry", ImageReference), a layout or an archive."""
-    if not isinstance(value, str) or not value:
-        raise InputError("invalid location %r: give an image reference, oci:PATH[:TAG], "
-                         "oci-archive:PATH[:TAG] or docker-archive:PATH[:NAME:TAG]" % (value,))
-    if value.startswith("docker://"):
-        return "registry", parse_image_reference(value[len("docker://"):])
-    transport = value.partition(":")[0]
-    if transport in OTHER_TRANSPORTS:
-        raise InputError("transport %s: is not supported (supported: %s)" % (transport, SUPPORTED_TRANSPORTS))
-    found = parse_layout_location(value) or parse_docker_archive_location(value)
-    if found is not None:
-        return found
-    return "registry", parse_image_reference(value)
-
-
-# -- the two kinds of ends ------------------------------------------------------------------------
-class RegistryEnd:
-    kind = "registry"
-    holds_referrers = True
-
-    def __init__(self, connection, reference) -> None:
-        self.connection = connection
-        self.reference = reference
-        self.repository = reference.repository
-        self.display = reference.string
-        # blob_cache.BlobLocations shared by the copies of a run (and kept across runs), or None
-        self.blob_locations = None
-        # True when the caller knows the repository did not exist before this run (a sync):
-        # with blob_locations, blobs are then not HEADed there (only this run can have put them)
-        self.new_repository = False
-        self._referrers = None
-
-    # referrers, as a source and as a destination (the protocol is in referrers.py)
-    def referrer_store(self) -> RegistryReferrers:
-        if self._referrers is None:
-            self._referrers = RegistryReferrers(self.connection, self.repository)
-        return self._referrers
-
-    def referrers(self, digest: str, artifact_type: str | None = None) -> list:
-        return self.referrer_store().referrers(digest, artifact_type)
-
-    def referrer_manifest(self, entry: dict) -> Manifest:
-        return self.referrer_store().referrer_manifest(entry)
-
-    def put_referrers(self, subject: str, items: list) -> int:
-        return self.referrer_store().put_referrers(subject, items)
-
-    def same_registry(self, other) -> bool:
-        return all((other.kind == "registry", other.reference.registry == self.reference.registry,
-                    other.connection.base_url == self.connection.base_url))
-
-    # as a source
-    def top(self) -> Manifest:
-        return get_manifest(self.connection, self.repository, self.reference.api_reference)
-
-    def manifest(self, descriptor: dict) -> Manifest:
-        return get_manifest(self.connection, self.repository, descriptor["digest"])
-
-    def blob_source(self, descriptor: dict):
-        return RegistryBlobSource(self.connection, self.repository, descriptor["digest"],
-                                  descriptor["size"])
-
-    def small_blob(self, descriptor: dict) -> bytes:
-        return get_blob_bytes(self.connection, self.repository, descriptor["digest"], MAX_CONFIG_SIZE)
-
-    # as a destination
-    def accept(self, source, top: Manifest, planned: list | None) -> None:
-        pass  # a registry holds any manifest
-
-    def check_target(self, digest: str) -> None:
-        if self.reference.digest and self.reference.digest != digest:
-            raise InputError("dest %s names the digest %s, but the copy has the digest %s"
-                             % (self.display, self.reference.digest, digest))
-
-    def current_digest(self) -> str | None:
-        try:
-            head = head_manifest(self.connection, self.repository, self.reference.api_reference)
-        except RegistryError as exc:
-            if exc.status == 404:
-                return None  # absent: no GET to learn more (one request less per copy)
-            head = None
-        if head and head["digest"]:
-            return head["digest"]
-        found = find_manifest(self.connection, self.repository, self.reference.api_reference)
-        return found["digest"] if found else None
-
-    def announce(self, source) -> None:
-        """One token for everything the copy does here (the mount's source repository too)."""
-        mount_from = source.repository if source.kind == "registry" and self.same_registry(source) else None
-        self.connection.hint_scopes(push_scopes(self.repository, mount_from))
-
-    def push_blob(self, descriptor: dict, source_end, chunk_size: int | None) -> dict:
-        mount_from = None
-        if source_end.kind == "registry" and self.same_registry(source_end) \
-                and source_end.repository != self.repository:
-            mount_from = source_end.repository
-        locations = self.blob_locations
-        if locations is None:
-            return push_blob(self.connection, self.repository, descriptor["digest"], descriptor["size"],
-                             source_end.blob_source(descriptor), chunk_size=chunk_size,
-                             mount_from=mount_from)
-        return self._push_known_blob(locations, descriptor, source_end, chunk_size, mount_from)
-
-    def _push_known_blob(self, locations, descriptor: dict, source_end, chunk_size, mount_from) -> dict:
-        """push_blob with blob_cache.BlobLocations: mount from a repository of this registry that
-        holds the blob (a wrong entry: the registry's 202 makes it an upload), then remember it."""
-        registry, digest = self.connection.base_url, descriptor["digest"]
-        with locations.pushing(registry, digest):
-            if locations.placed(registry, digest, self.repository):
-                return {"action": "skipped", "bytes": 0}  # this run put it there: no HEAD
-            known = locations.holder(registry, digest, self.repository) if mount_from is None else None
-            try:
-                outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
-                                    source_end.blob_source(descriptor), chunk_size=chunk_size,
-                                    mount_from=mount_from or known, skip_existing=not self.new_repository)
-            except RegistryError as exc:
-                if known is None or exc.status is None or exc.status >= 500 or exc.status == 429:
-                    raise
-                locations.forget(registry, digest, known)  # a mount refused outright: upload it
-                outcome = push_blob(self.connection, self.repository, digest, descriptor["size"],
-                                    source_end.blob_source(descriptor), chunk_size=chunk_size,
-                                    skip_existing=False)
-            locations.record(registry, digest, self.repository)
-        return outcome
-
-    def put_manifest(self, manifest: Manifest, top: bool) -> None:
-        reference = (self.reference.tag or manifest.digest) if top else manifest.digest
-        put_manifest(self.connection, self.repository, reference, manifest.raw, manifest.media_type)
-
-    def finish(self, changed: bool) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class LayoutEnd:
-    kind = "layout"
-    holds_referrers = True
-
-    def __init__(self, transport: str, path: str, tag: str | None, writing: bool) -> None:
-        self.transport = transport
-        self.archive = path if transport == "oci-archive" else None
-        self.tag = tag
-        self.display = "%s:%s%s" % (transport, path, ":" + tag if tag else "")
-        self.repository = None
-        self._temp = None
-        try:
-            self._open(path, writing)
-        except BaseException:
-            self.close()  # a refused or broken archive leaves no unpacked directory behind
-            raise
-
-    def _open(self, path: str, writing: bool) -> None:
-        if self.archive is None:
-            directory = path
-        else:
-            parent = os.path.dirname(os.path.abspath(path))
-            if writing and not os.path.isdir(parent):
-                raise InputError("dest %s: directory %s does not exist" % (self.display, parent))
-            if not writing and not os.path.isfile(path):
-                raise InputError("src %s: no such file %s" % (self.display, path))
-            if writing:
-                remove_debris(parent)  # what a killed run left beside the archive
-                # Beside the archive (so the final rename stays on one file system).
-                self._temp = LockedTempDir(parent)
-            else:
-                self._temp = unpack_directory()
-            directory = self._temp.path
-            if os.path.isfile(path):
-                extract_archive(path, directory)
-        if not writing and not os.path.isfile(os.path.join(directory, "index.json")):
-            raise InputError("src %s: %s is not an OCI image layout (no index.json)"
-                             % (self.display, path))
-        self.layout = OciLayout(directory, self.display)
-        self._referrers = LayoutReferrers(self.layout)
-
-    # referrers, as a source and as a destination (the protocol is in referrers.py)
-    def referrers(self, digest: str, artifact_type: str | None = None) -> list:
-        return self._referrers.referrers(digest, artifact_type)
-
-    def referrer_manifest(self, entry: dict) -> Manifest:
-        return self._referrers.referrer_manifest(entry)
-
-    def put_referrers(self, subject: str, items: list) -> int:
-        self.layout.prepare()
-        return self._referrers.put_referrers(subject, items)
-
-    # as a source
-    def top(self) -> Manifest:
-        entry = self.layout.find(self.tag)
-        if entry is None:
-            raise RegistryError("%s: no image tagged %s" % (self.display, self.tag or "(any)"))
-        return self.layout.read_manifest(entry["digest"], entry.get("mediaType"))
-
-    def manifest(self, descriptor: dict) -> Manifest:
-        return self.layout.read_manifest(descriptor["digest"], descriptor.get("mediaType"))
-
-    def blob_source(self, descriptor: dict):
-        return self.layout.blob_source(descriptor["digest"], descriptor["size"])
-
-    def small_blob(self, descriptor: dict) -> bytes:
-        """A config: read whole, and used only when it hashes to its descriptor's digest."""
-        if descriptor["size"] > MAX_CONFIG_SIZE:
-            raise RegistryError("%s: blob %s is too large for a config" % (self.display, descriptor["digest"]))
-        reader = self.blob_source(descriptor).open(0)
-        try:
-            data = reader.read(MAX_CONFIG_SIZE + 1)
-        finally:
-            reader.close()
-        actual = digest_of(data, descriptor["digest"].split(":", 1)[0])
-        if actual != descriptor["digest"]:
-            raise DigestMismatch("%s: the blob %s hashes to %s" % (self.display, descriptor["digest"], actual))
-        return data
-
-    # as a destination
-    def accept(self, source, top: Manifest, planned: list | None) -> None:
-        pass  # a layout holds any manifest
-
-    def check_target(self, digest: str) -> None:
-        pass
-
-    def current_digest(self) -> str | None:
-        try:
-            entry = self.layout.find(self.tag)
-        except InputError:
-            return None  # several untagged images: writing one more is a change
-        if entry is None or not self.layout.has_blob(entry["digest"], entry.get("size")):
-            return None
-        return entry["digest"]
-
-    def announce(self, source) -> None:
-        self.layout.prepare()
-
-    def push_blob(self, descriptor: dict, source_end, chunk_size: int | None) -> dict:
-        if self.layout.has_blob(descriptor["digest"], descriptor["size"]):
-            return {"action": "skipped", "bytes": 0}
-        sent = self.layout.write_blob_stream(descriptor["digest"], descriptor["size"],
-                                             source_end.blob_source(descriptor))
-        return {"action": "uploaded", "bytes": sent}
-
-    def put_manifest(self, manifest: Manifest, top: bool) -> None:
-        self.layout.write_blob_bytes(manifest.digest, manifest.raw)
-        if top:
-            self.layout.set_tag(self.tag, {"mediaType": manifest.media_type, "digest": manifest.digest,
-                                           "size": manifest.size})
-
-    def finish(self, changed: bool) -> None:
-        if self.archive is not None and changed:
-            write_archive(self._temp.path, self.archive)
-
-    def close(self) -> None:
-        if self._temp is not None:
-            self._temp.close()
-            self._temp = None
-
-
-def open_end(location: tuple, connect, writing: bool):
-    """An end for a parsed location; ``connect(reference)`` makes a registry connection."""
-    if location[0] == "registry":
-        return RegistryEnd(connect(location[1]), location[1])
-    if location[0] == DOCKER_ARCHIVE:
-        return DockerArchiveEnd(location[1], location[2], writing)
-    return LayoutEnd(location[0], location[1], location[2], writing)
 
 
 # -- what to copy ---------------------------------------------------------------------------------
@@ -433,10 +145,10 @@ def destination_digest(source, platforms: list | None, image_format: str = "keep
     top = resolve_top(source, platforms)
     if image_format != "oci":
         return top.digest
-    return to_oci(plan_copy(source, top)[0])[0][-1].digest
+    return to_oci(manifests_and_blobs(source, top)[0])[0][-1].digest
 
 
-def plan_copy(source, top: Manifest) -> tuple:
+def manifests_and_blobs(source, top: Manifest) -> tuple:
     """(every manifest children first, the top last; the blobs by digest)."""
     ordered: list = []
     blobs: dict = {}
@@ -497,32 +209,49 @@ def _skipped_converted(source, converted: dict, subset: Manifest, original: Mani
     return out
 
 
-def copy_image(source, dest, platforms: list | None = None, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
-               concurrency: int = DEFAULT_CONCURRENCY, check_mode: bool = False,
-               referrers: bool = True, warn=None, image_format: str = "keep") -> dict:
-    """Copy what ``source`` names to ``dest``, with its referrers; returns the module result
-    (without ``diff``). ``changed`` says whether anything (image or referrer) was, or would be,
-    written. ``image_format`` ``oci`` converts Docker media types to OCI ones (new manifests, new
-    digests; ``converted`` pairs each source digest with its new one)."""
+class CopyPlan:
+    """What one copy would write, read before anything is: ``manifests`` (children first, the
+    top last) and ``blobs`` (by digest) of the image, empty when the destination holds it;
+    ``referrers``, the referrer_copy items the destination lacks. ``result`` is the copy's
+    module result so far. In check mode the image's manifests are not walked (``image_missing``
+    already makes the plan not empty)."""
+
+    def __init__(self, result: dict, image_missing: bool, manifests: list, blobs: dict,
+                 referrers: list) -> None:
+        self.result = result
+        self.image_missing = image_missing
+        self.manifests = manifests
+        self.blobs = blobs
+        self.referrers = referrers
+
+    @property
+    def empty(self) -> bool:
+        return not self.image_missing and not self.referrers
+
+
+def plan_copy(source, dest, platforms: list | None = None, check_mode: bool = False,
+              referrers: bool = True, warn=None, image_format: str = "keep") -> CopyPlan:
+    """Read the source and ask the destination; write nothing. ``image_format`` ``oci`` converts
+    Docker media types to OCI ones (new manifests, new digests; ``converted`` in the result pairs
+    each source digest with its new one)."""
     warn = warn or (lambda msg: None)
-    if source.kind == "registry":
-        source.connection.hint_scopes([repository_scope(source.repository)])
-    if dest.kind == "registry" and not check_mode:
+    source.hint_reading()
+    if not check_mode:
         # Before the destination's first request, so that one token (pull,push) does it all.
-        dest.announce(source)
+        dest.hint_scopes(source)
     original, top = resolve_tops(source, platforms)
     ordered = blobs = None
     converted: dict = {}
     subset = top  # the index of some platforms (or the source's own manifest), before conversion
     if image_format == "oci":
-        ordered, blobs = plan_copy(source, top)
+        ordered, blobs = manifests_and_blobs(source, top)
         ordered, converted = to_oci(ordered)
         top = ordered[-1]
     dest.check_target(top.digest)
     dest.accept(source, top, ordered)
     before = dest.current_digest()
-    image_changed = before != top.digest
-    result = {"changed": image_changed, "digest": top.digest, "media_type": top.media_type,
+    image_missing = before != top.digest
+    result = {"changed": image_missing, "digest": top.digest, "media_type": top.media_type,
               "source_digest": original.digest, "before_digest": before, "blobs_uploaded": 0,
               "blobs_mounted": 0, "blobs_skipped": 0, "bytes_uploaded": 0, "manifests_pushed": 0,
               "referrers": [], "referrers_copied": 0, "referrers_skipped": []}
@@ -530,14 +259,14 @@ def copy_image(source, dest, platforms: list | None = None, chunk_size: int | No
         result["converted"] = [{"source_digest": old, "digest": new} for old, new in converted.items()]
     if top.is_index:
         result["platforms"] = [platform_string(c["platform"]) for c in top.children()]
-    if ordered is None and image_changed and not check_mode:
-        ordered, blobs = plan_copy(source, top)
+    if ordered is None and image_missing and not check_mode:
+        ordered, blobs = manifests_and_blobs(source, top)
     pending: list = []
     if referrers:
         # Read the whole plan before the first write: a hostile listing leaves the destination as it was.
         new_digests = set(converted.values())
         subjects = [d for d in _subjects(original, subset, ordered) if d not in new_digests]
-        items = referrer_copy.plan_referrers(source, subjects, plan_copy, warn)
+        items = referrer_copy.plan_referrers(source, subjects, manifests_and_blobs, warn)
         result["referrers_skipped"] = _skipped(source, original, subset) + _skipped_converted(
             source, converted, subset, original)
         if not dest.holds_referrers:
@@ -549,16 +278,21 @@ def copy_image(source, dest, platforms: list | None = None, chunk_size: int | No
         result["referrers"] = held
         result["referrers_skipped"] += skipped
         result["referrers_copied"] = len(pending)
-    result["changed"] = image_changed or bool(pending)
-    if not result["changed"] or check_mode:
-        return result
-    dest.announce(source)
-    if image_changed:
-        _write_image(source, dest, ordered, blobs, chunk_size, concurrency, result)
-    if pending:
-        referrer_copy.write_referrers(source, dest, pending, chunk_size, concurrency)
+    plan = CopyPlan(result, image_missing, (ordered or []) if image_missing else [],
+                    (blobs or {}) if image_missing else {}, pending)
+    result["changed"] = not plan.empty
+    return plan
+
+
+def write_plan(source, dest, plan: CopyPlan, chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+               concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    """Write what ``plan`` holds (never called for an empty plan, nor in check mode)."""
+    dest.prepare(source)
+    if plan.image_missing:
+        _write_image(source, dest, plan.manifests, plan.blobs, chunk_size, concurrency, plan.result)
+    if plan.referrers:
+        referrer_copy.write_referrers(source, dest, plan.referrers, chunk_size, concurrency)
     dest.finish(changed=True)
-    return result
 
 
 def _write_image(source, dest, ordered: list, blobs: dict, chunk_size, concurrency: int,
@@ -566,7 +300,7 @@ def _write_image(source, dest, ordered: list, blobs: dict, chunk_size, concurren
     counts = {"uploaded": 0, "mounted": 0, "skipped": 0}
 
     def move(descriptor: dict) -> dict:
-        return dest.push_blob(descriptor, source, chunk_size)
+        return dest.put_blob(descriptor, source, chunk_size)
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(blobs) or 1)))
     try:
@@ -580,3 +314,53 @@ def _write_image(source, dest, ordered: list, blobs: dict, chunk_size, concurren
         result["manifests_pushed"] += 1
     result.update(blobs_uploaded=counts["uploaded"], blobs_mounted=counts["mounted"],
                   blobs_skipped=counts["skipped"])
+
+
+def copy_images(pairs: list, open_store, platforms: list | None = None,
+                chunk_size: int | None = DEFAULT_CHUNK_SIZE, concurrency: int = DEFAULT_CONCURRENCY,
+                check_mode: bool = False, referrers: bool = True, warn=None,
+                image_format: str = "keep", serial: bool = False, after=None) -> list:
+    """Copy each (source, destination) of ``pairs``; one outcome per pair, in order.
+
+    ``open_store(location, side, writing)`` opens the store of a pair's element ("src" or
+    "dest"), just before its copy; both are closed after it, on every path. An outcome is the
+    copy's module result (without ``diff``) with ``src`` and ``dest`` (the stores' names), or,
+    for a copy that failed (RegistryError, OSError: a file system), ``{"error": exc}``: every
+    pair is tried, whatever happened to the others. ``after(source, dest, result)`` runs once a
+    copy is done, its stores still open (registry_copy signs there).
+
+    ``concurrency`` bounds the blobs in flight over the whole list: that many copies at once, each
+    with its share of blob workers; ``serial`` (a store of local files involved: two copies may
+    share its files) runs them one at a time.
+    """
+    workers = 1 if serial else max(1, min(concurrency, len(pairs)))
+    per_copy = max(1, concurrency // workers)
+
+    def one(pair: tuple) -> dict:
+        stores: list = []
+        try:
+            stores.append(open_store(pair[0], "src", False))
+            stores.append(open_store(pair[1], "dest", True))
+            source, dest = stores
+            plan = plan_copy(source, dest, platforms, check_mode=check_mode, referrers=referrers,
+                             warn=warn, image_format=image_format)
+            if not plan.empty and not check_mode:
+                write_plan(source, dest, plan, chunk_size, per_copy)
+            result = plan.result
+            if after is not None:
+                after(source, dest, result)
+            result.update(src=source.display, dest=dest.display)
+            return result
+        except (RegistryError, OSError) as exc:
+            return {"error": exc}
+        finally:
+            for store in stores:
+                store.close()
+
+    if workers == 1:
+        return [one(pair) for pair in pairs]
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        return list(pool.map(one, pairs))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -8,23 +8,13 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import blob_path
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, is_not_found)
-from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    manifest_digest, manifest_path)
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import validate_digest
+from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
+    find_manifest, manifest_path)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 DELETION_DISABLED = ("the registry does not allow deletion (for the CNCF Distribution registry, "
                      "set storage.delete.enabled: true)")
-
-
-def find_manifest(connection, repository: str, reference: str) -> dict | None:
-    """digest, media_type and size of the manifest a tag or digest names, or None when absent."""
-    try:
-        return manifest_digest(connection, repository, reference)
-    except RegistryError as exc:
-        if is_not_found(exc):
-            return None
-        raise
 
 
 def _delete(connection, path: str, repository: str, what: str) -> bool:

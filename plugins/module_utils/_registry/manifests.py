@@ -11,7 +11,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     DIGEST_HEX_LENGTHS, digest_problem, manifest_digest_of, parse_decimal_header, validate_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
-    DigestMismatch, RegistryError, redact_url)
+    DigestMismatch, RegistryError, is_not_found, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import release
 
 if TYPE_CHECKING:
@@ -97,6 +97,31 @@ def manifest_digest(connection, repository: str, reference: str) -> dict:
     manifest = get_manifest(connection, repository, reference)
     return {"digest": manifest.digest, "media_type": manifest.media_type, "size": manifest.size}
 
+
+
+def find_manifest(connection, repository: str, reference: str) -> dict | None:
+    """digest, media_type and size of the manifest a tag or digest names, or None when absent."""
+    try:
+        return manifest_digest(connection, repository, reference)
+    except RegistryError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def current_digest(connection, repository: str, reference: str) -> str | None:
+    """The digest a tag names at a destination now, None when it is absent: one HEAD (a 404 asks
+    nothing more); a GET only when the HEAD gave no digest."""
+    try:
+        head = head_manifest(connection, repository, reference)
+    except RegistryError as exc:
+        if exc.status == 404:
+            return None  # absent: no GET to learn more (one request less per copy)
+        head = None
+    if head and head["digest"]:
+        return head["digest"]
+    found = find_manifest(connection, repository, reference)
+    return found["digest"] if found else None
 
 def put_manifest(connection, repository: str, reference: str, raw: bytes, media_type: str) -> str:
     """PUT a manifest with its own media type; the registry's digest must equal ours.

@@ -29,7 +29,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, ManifestError, digest_of)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
-    tag_problem, validate_digest)
+    validate_digest)
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -47,24 +47,6 @@ MAX_ARCHIVE_MEMBERS = 100000
 COMPRESSED_ARCHIVE_RATIO = 32
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-TRANSPORTS = ("oci", "oci-archive")
-
-
-def parse_layout_location(value: str) -> tuple | None:
-    """``oci:PATH[:TAG]`` / ``oci-archive:PATH[:TAG]`` -> (transport, path, tag); else None.
-
-    As skopeo does, the path ends at the first ``:``.
-    """
-    transport, sep, rest = value.partition(":")
-    if not sep or transport not in TRANSPORTS:
-        return None
-    path, sep, tag = rest.partition(":")
-    if not path:
-        raise InputError("invalid location %r: the path of the OCI layout is empty" % value)
-    problem = tag_problem(tag) if sep else None
-    if problem:
-        raise InputError("invalid location %r: the tag %r: %s" % (value, tag, problem))
-    return transport, path, (tag if sep else None)
 
 
 def _remove(path: str) -> None:
@@ -273,6 +255,9 @@ class OciLayout:
                 return entry
         return None
 
+    def tags(self) -> list:
+        return sorted(set(name for name in map(_ref_name, self.entries()) if name))
+
     def blob_file(self, digest: str) -> str:
         algorithm, hex_part = _digest_parts(digest)
         return os.path.join(self.path, "blobs", algorithm, hex_part)
@@ -409,6 +394,15 @@ class OciLayout:
         finally:
             os.close(dir_fd)
         return True
+
+    def put_blob(self, descriptor: dict, source) -> dict:
+        """A store's put_blob into this layout: skipped when the blob is there whole, else
+        streamed from the source store's ``blob_source`` (asked only then)."""
+        if self.has_blob(descriptor["digest"], descriptor["size"]):
+            return {"action": "skipped", "bytes": 0}
+        sent = self.write_blob_stream(descriptor["digest"], descriptor["size"],
+                                      source.blob_source(descriptor))
+        return {"action": "uploaded", "bytes": sent}
 
     def write_blob_stream(self, digest: str, size: int, source) -> int:
         """Stream a blob from a source into place, hashed as it is written; returns its size.

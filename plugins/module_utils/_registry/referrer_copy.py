@@ -28,9 +28,10 @@ MAX_DEPTH = 8
 MAX_COPIED = 1000  # referrers of one image, all levels together
 
 
-def plan_referrers(source, subjects: list, plan_copy, warn) -> list:
+def plan_referrers(source, subjects: list, manifests_and_blobs, warn) -> list:
     """Every referrer to copy, as dicts: subject, entry, manifest, ordered (children first, the
-    referrer last), blobs (by digest), depth. ``plan_copy(source, manifest)`` plans one manifest."""
+    referrer last), blobs (by digest), depth. ``manifests_and_blobs(source, manifest)`` walks one
+    manifest (copy.py)."""
     items: list = []
     seen_items: set = set()
     visited = set(subjects)
@@ -60,7 +61,7 @@ def plan_referrers(source, subjects: list, plan_copy, warn) -> list:
                     warn("the referrer %s of %s is a Docker schema 1 manifest: not copied"
                          % (entry["digest"], subject))
                     continue
-                ordered, blobs = plan_copy(source, manifest)
+                ordered, blobs = manifests_and_blobs(source, manifest)
                 items.append({"subject": subject, "entry": entry, "manifest": manifest,
                               "ordered": ordered, "blobs": blobs, "depth": depth})
                 if len(items) > MAX_COPIED:
@@ -148,9 +149,8 @@ def _merged(dest, theirs: dict, item: dict) -> tuple:
 
 
 class _MadeBlobs:
-    """The blobs made here (a merged bag's config), as a copy's source end offers them."""
+    """The blobs made here (a merged bag's config), as a source store offers them to put_blob."""
 
-    kind = "made"
     repository = None
 
     def __init__(self, blobs: dict) -> None:
@@ -169,11 +169,11 @@ def write_referrers(source, dest, items: list, chunk_size, concurrency: int) -> 
     for item in items:
         made.update(item.get("made") or {})
     for digest, data in made.items():
-        dest.push_blob({"digest": digest, "size": len(data)}, _MadeBlobs(made), chunk_size)
+        dest.put_blob({"digest": digest, "size": len(data)}, _MadeBlobs(made), chunk_size)
     if blobs:
         pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(blobs))))
         try:
-            list(pool.map(lambda d: dest.push_blob(d, source, chunk_size), list(blobs.values())))
+            list(pool.map(lambda d: dest.put_blob(d, source, chunk_size), list(blobs.values())))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     written = 0

@@ -22,19 +22,14 @@ Every answer is bounded (pages by size and count, entries by count) and every ma
 digest is verified. BuildKit attestation manifests are children of the image's own index and are
 copied with it (copy.py).
 
-The protocol both ends of a copy offer (copy.RegistryEnd, copy.LayoutEnd; a later stores/ step
-lifts it there):
-
-- ``referrers(digest, artifact_type=None) -> [entry]``: the entries described above (``digest``,
-  ``media_type``, ``artifact_type``, ``size``, ``annotations``, ``found_by``, ``tag`` for a cosign
-  tag);
-- ``referrer_manifest(entry) -> Manifest``: the referrer itself, verified by its digest;
-- ``put_referrers(subject, [(entry, manifest)]) -> int``: record referrers whose manifests (and
-  blobs, children) the end already holds, the way the end supports: a cosign tag as a tag of the
-  same name; otherwise a registry that answers the PUT with ``OCI-Subject`` needs nothing more,
-  else the fallback index is read, merged and written (then read again: a concurrent writer that
-  dropped our entry is reported); a layout gets an ``index.json`` entry. Returns how many were
-  written.
+Both stores that hold referrers (stores/registry_store.py, stores/layout_store.py) offer them
+through the store protocol (stores/store.py): ``referrers``, ``referrer_manifest`` and
+``put_referrers``, answered by RegistryReferrers and LayoutReferrers here. ``put_referrers``
+records referrers whose manifests (and blobs, children) the store already holds, the way the store
+supports: a cosign tag as a tag of the same name; otherwise a registry that answers the PUT with
+``OCI-Subject`` needs nothing more, else the fallback index is read, merged and written (then read
+again: a concurrent writer that dropped our entry is reported); a layout gets an ``index.json``
+entry.
 """
 
 from __future__ import annotations

@@ -17,12 +17,11 @@ from datetime import datetime, timezone
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import (
-    delete_manifest, delete_tag, find_manifest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import delete_manifest, delete_tag
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, put_manifest)
+    find_manifest, get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import RegistryReferrers
 from ansible_collections.drc.registry.plugins.module_utils._registry.retention_plan import (
     InvariantViolation, RepositoryGraph, check_invariants, plan_prune)

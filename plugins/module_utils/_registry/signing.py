@@ -142,12 +142,13 @@ def sign_image(connection, reference, private_key, identity: str | None, annotat
                      "after": {d["after_header"]: d["after"] for d in diffs}}}
 
 
-def copy_signing_key(value: str | None, passphrase: str | None, dest):
-    """registry_copy's ``sign_key``, loaded and checked before anything is copied (or None)."""
+def copy_signing_key(value: str | None, passphrase: str | None, dest_registry: bool, dest: str):
+    """registry_copy's ``sign_key``, loaded and checked before anything is copied (or None);
+    ``dest_registry``: whether the destination ``dest`` is a registry."""
     if not value:
         return None
-    if dest.kind != "registry":
-        raise InputError("sign_key needs a registry destination, not %s" % dest.display)
+    if not dest_registry:
+        raise InputError("sign_key needs a registry destination, not %s" % dest)
     return signing_keys.load_private_key(value, passphrase, "sign_key")
 
 

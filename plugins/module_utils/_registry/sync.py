@@ -1,7 +1,7 @@
 # Private to the drc.registry collection: no compatibility promise for other collections.
 """Sync whole repositories by tag rules (``registry_sync``): list each source repository's tags,
 keep those the rules select, and copy each tag whose destination digest differs, with copy.py's
-``copy_image`` (same client code: present blobs skipped, digests kept).
+``copy_images`` (same client code: present blobs skipped, digests kept).
 
 Cost of a tag already in sync: one HEAD on each side. Work runs concurrently across repositories
 and tags (``concurrency`` images at once, each moving several blobs), every request of a registry
@@ -17,17 +17,15 @@ import re
 import threading
 from calendar import timegm
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    MAX_CONFIG_SIZE, RegistryEnd, copy_image, destination_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError, is_not_found)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     normalise_platform, parse_platform, platform_is)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, manifest_digest)
+    current_digest, get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     parse_image_reference)
 from ansible_collections.drc.registry.plugins.module_utils._registry.retention_rules import referrer_subject
@@ -73,6 +71,17 @@ def repository_reference(scheme: str, registry: str, path: str, what: str):
         raise InputError("%s: %r is not a registry host (write a host with a dot or a port, or localhost)"
                          % (what, registry))
     return reference
+
+
+
+def copy_module():
+    """copy.py and the registry store (and the upload, layout and referrer code they bring), imported
+    when an image is to be copied or converted: a run with nothing to do never loads them."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry import copy
+    from ansible_collections.drc.registry.plugins.module_utils._registry.stores import registry_store
+    return SimpleNamespace(copy_images=copy.copy_images, destination_digest=copy.destination_digest,
+                           RegistryStore=registry_store.RegistryStore,
+                           KnownDestination=registry_store.KnownDestination)
 
 
 class SyncJob:
@@ -193,6 +202,8 @@ class SyncRun:
         config = manifest.config_descriptor()
         if config is None:
             return None
+        from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
+        from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import MAX_CONFIG_SIZE
         try:
             body = json.loads(get_blob_bytes(self.src, job.src.repository, config["digest"],
                                              MAX_CONFIG_SIZE).decode("utf-8"))
@@ -220,6 +231,15 @@ class SyncRun:
             job.tags = []
             self.failed.append({"reference": job.src.full_name, "message": str(exc)})
 
+    def _prepare_destination(self) -> None:
+        """The destination's ping and token while the source's first tags are listed, rather than
+        after them: every tag checked there needs both. A failure is left to the requests that
+        need them, which report it per image."""
+        try:
+            self.dest.prepare([repository_scope(self.jobs[0].dest.repository)])
+        except RegistryError:
+            pass
+
     def _dest_tags(self, job: SyncJob) -> list:
         try:
             return sorted(list_tags(self.dest, job.dest.repository))
@@ -230,24 +250,33 @@ class SyncRun:
 
     # -- phase 2: each tag ---------------------------------------------------------------------------
     def _sync_tag(self, job: SyncJob, tag: str) -> dict:
-        src_name = job.src.with_reference(tag=tag)
-        dest_end = KnownDestination(self.dest, job.dest.with_reference(tag=tag))
-        dest_end.blob_locations = self.locations
+        src_name, dest_name = job.src.with_reference(tag=tag), job.dest.with_reference(tag=tag)
         digest = manifest_digest(self.src, job.src.repository, tag)["digest"]
-        source = RegistryEnd(self.src, job.src.with_reference(tag=tag, digest=digest))
-        before = dest_end.current_digest()
+        before = current_digest(self.dest, job.dest.repository, tag)
         converting = job.platforms or self.image_format != "keep"
-        target = destination_digest(source, job.platforms, self.image_format) if converting else digest
-        result = {"src": src_name.string, "dest": dest_end.display, "digest": target, "source_digest": digest}
+        copying = source = None
+        if converting:
+            copying = copy_module()
+            source = copying.RegistryStore(self.src, job.src.with_reference(tag=tag, digest=digest))
+            target = copying.destination_digest(source, job.platforms, self.image_format)
+        else:
+            target = digest
+        result = {"src": src_name.string, "dest": dest_name.string, "digest": target, "source_digest": digest}
         if before == target:
             return dict(result, action=PRESENT)
         if self.check_mode:
             return dict(result, action=WOULD_COPY)
-        dest_end.known_before = before
+        # The copy code is loaded only now (or for a conversion): a run with nothing to do never needs it.
+        copying = copying or copy_module()
+        source = source or copying.RegistryStore(self.src, job.src.with_reference(tag=tag, digest=digest))
+        dest_end = copying.KnownDestination(self.dest, dest_name, before)
+        dest_end.blob_locations = self.locations
         dest_end.new_repository = before is None and self._repository_is_new(job)
-        copied = copy_image(source, dest_end, job.platforms,
-                            concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
-                            image_format=self.image_format)
+        [copied] = copying.copy_images([(source, dest_end)], lambda store, side, writing: store, job.platforms,
+                                       concurrency=max(1, min(BLOBS_PER_IMAGE, self.concurrency)),
+                                       image_format=self.image_format)
+        if "error" in copied:
+            raise copied["error"]
         result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
 
@@ -273,12 +302,27 @@ class SyncRun:
 
     def run(self) -> dict:
         self._announce()
-        workers = max(1, min(self.concurrency, len(self.jobs)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(self._select, self.jobs))
-        work = [(job, tag) for job in self.jobs for tag in job.tags]
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(work) or 1))) as pool:
-            outcomes = list(pool.map(self._one, work))
+        # A repository's tags are checked (and copied) as soon as its tag list is in, while other
+        # lists are still being read; the destination's ping and token are asked meanwhile. Each
+        # registry's throttle still caps its requests at once.
+        lists = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(self.jobs))))
+        tags = ThreadPoolExecutor(max_workers=self.concurrency)
+
+        def select(job: SyncJob) -> list:
+            self._select(job)
+            return [tags.submit(self._one, (job, tag)) for tag in job.tags]
+
+        try:
+            listed = [lists.submit(select, job) for job in self.jobs]
+            tags.submit(self._prepare_destination)
+            # results in the order of repositories and their tags, whatever the order of work
+            outcomes = [future.result() for job_futures in listed for future in job_futures.result()]
+        except BaseException:
+            lists.shutdown(cancel_futures=True)
+            tags.shutdown(cancel_futures=True)
+            raise
+        lists.shutdown()
+        tags.shutdown()
         for outcome in outcomes:
             if "failed" in outcome:
                 self.failed.append(outcome["failed"])
@@ -307,17 +351,6 @@ class SyncRun:
                 after[job.dest.full_name] = sorted(set(job.before) | set(written))
             result["diff"] = {"before": before, "after": after}
         return result
-
-
-class KnownDestination(RegistryEnd):
-    """A destination whose current digest the sync already asked (one HEAD, not two)."""
-
-    known_before = "unknown"
-
-    def current_digest(self):
-        if self.known_before != "unknown":
-            return self.known_before
-        return super().current_digest()
 
 
 def check_sync_options(concurrency: int) -> None:

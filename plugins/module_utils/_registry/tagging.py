@@ -5,10 +5,9 @@ no blob moved."""
 from __future__ import annotations
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
-from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import find_manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
-    get_manifest, put_manifest)
+    find_manifest, get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import tag_problem
 
 

@@ -106,6 +106,13 @@ class ThrottledConnection(RegistryConnection):
                          retry_policy=ThrottlingRetryPolicy(throttle, options.retries))
         self.throttle = throttle
 
+    def prepare(self, scopes: list) -> None:
+        self.throttle.acquire()
+        try:
+            super().prepare(scopes)
+        finally:
+            self.throttle.release()
+
     def request(self, method: str, path: str, scopes: list, headers: dict | None = None,
                 body=None, ok: tuple = (200,), what: str | None = None):
         self.throttle.acquire()

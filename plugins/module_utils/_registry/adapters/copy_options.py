@@ -10,8 +10,6 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import parse_platform
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.options import (
     CONNECTION_ARGSPEC)
-from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
-    MAX_CHUNK_SIZE, MIN_CHUNK_SIZE)
 
 # The keys a side may override (keep in step with plugins/doc_fragments/registry.py, SIDES).
 SIDE_KEYS = ("username", "password", "identity_token", "validate_certs", "ca_path", "client_cert",
@@ -72,6 +70,9 @@ def check_task_credentials(params: dict, locations: list) -> None:
 
 
 def check_copy_options(chunk_size: int | None, concurrency: int, platforms) -> list | None:
+    # uploads.py here, not at the top: registry_sync's side options need no upload code
+    from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
+        MAX_CHUNK_SIZE, MIN_CHUNK_SIZE)
     if chunk_size is not None and not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise InputError("chunk_size must be between %d and %d bytes, got %d"
                          % (MIN_CHUNK_SIZE, MAX_CHUNK_SIZE, chunk_size))

@@ -61,3 +61,16 @@ def test_signature_code_is_loaded_only_by_what_uses_it():
     verify = loaded_after_import(PREFIX + "modules.registry_signature_verify")
     assert {"signatures", "signing_keys", "signature_verify"} <= verify
     assert not verify & (set(HEAVY) | {"signing"}), verify
+
+
+# Copy code proper: what moves blobs, writes manifests and reads layouts, archives and referrers.
+COPY_CODE = {"copy", "uploads", "blob_sources", "oci_layout", "docker_archive", "oci_format", "referrer_copy",
+             "layer_bags", "referrers", "deletion"}
+
+
+def test_registry_sync_loads_no_copy_code_until_an_image_is_copied():
+    """A sync with nothing to do (one HEAD each side per tag) starts without the copy code; the
+    first image to copy or convert loads it (sync.copy_module)."""
+    loaded = loaded_after_import(PREFIX + "modules.registry_sync", UTILS + "sync_task")
+    assert {"sync", "sync_task", "manifests", "tags", "throttle"} <= loaded
+    assert not loaded & (COPY_CODE | SIGNATURE_CODE), loaded

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
-from ansible_collections.drc.registry.plugins.module_utils._registry.copy import parse_location
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import parse_location
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError, RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import Manifest
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci

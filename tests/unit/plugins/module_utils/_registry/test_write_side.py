@@ -20,7 +20,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.digests imp
 from ansible_collections.drc.registry.plugins.module_utils._registry.connection import (
     ConnectionOptions, RegistryConnection)
 from ansible_collections.drc.registry.plugins.module_utils._registry.copy import (
-    filter_platforms, image_blobs, parse_location)
+    filter_platforms, image_blobs)
 from ansible_collections.drc.registry.plugins.module_utils._registry.adapters.copy_options import (
     check_copy_options, side_options)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
@@ -28,7 +28,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, parse_platform)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, extract_archive, parse_layout_location, remove_debris)
+    LockedTempDir, OciLayout, extract_archive, remove_debris)
+from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import (
+    parse_layout_location, parse_location)
 from ansible_collections.drc.registry.plugins.module_utils._registry.uploads import (
     parse_range, push_blob, with_query)
 from tests.testbed.hostile import HostileServer, Reply
