@@ -45,6 +45,10 @@ def ansible_env(extra: dict | None = None) -> dict:
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        # ansible-core 2.21 shows a module's uncaught exception as "Task failed: Module failed: ..."
+        # with no traceback: this brings the traceback back, so that the suite's `"Traceback" not
+        # in ...` checks see such a crash (2.16 does not know the setting and shows it anyway).
+        "ANSIBLE_DISPLAY_TRACEBACK": "error",
         "PATH": BIN + os.pathsep + env.get("PATH", ""),
     })
     env.update(extra or {})

@@ -8,7 +8,6 @@ receive the registry's credentials (see docs/security.md).
 from __future__ import annotations
 
 import base64
-import json
 import re
 import threading
 import time
@@ -18,6 +17,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     RegistryError, http_error, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
     resolve_addresses, target_refusal)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import same_origin
 
 CLIENT_ID = "drc.registry"
@@ -310,7 +310,7 @@ class Authenticator:
             raise RegistryError("%s %s: the token answer is more than the %d bytes allowed" % (
                 method, url.split("?", 1)[0], MAX_TOKEN_BODY), method=method, url=url.split("?", 1)[0])
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = parse_json(body)
             token = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError, UnicodeDecodeError):
             token, data = None, {}

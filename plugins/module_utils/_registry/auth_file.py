@@ -20,6 +20,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.atomic_write import (
     write_file_atomically)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 
 # Docker's own spelling of Docker Hub, the only one the Docker CLI reads; podman and skopeo read it
 # too, and write docker.io.
@@ -44,7 +45,7 @@ def load(path: str) -> dict:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise InputError("config_path %s is not JSON: it is left as it is" % path)
     if not isinstance(data, dict) or not isinstance(data.get("auths", {}), dict):

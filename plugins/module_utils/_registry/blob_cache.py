@@ -24,6 +24,7 @@ import threading
 from contextlib import contextmanager
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import digest_problem
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import PATH_RE
 
 CACHE_VERSION = 1
@@ -73,7 +74,7 @@ def read_entries(path: str) -> dict:
     if len(raw) > MAX_FILE_BYTES:
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         return {}
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION \

@@ -8,7 +8,6 @@ Operations (tags.py, manifests.py, blobs.py, ...) are functions on a connection;
 from __future__ import annotations
 
 import http.client
-import json
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
@@ -22,6 +21,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.hosts impor
     as_http, check_target, fallback_note, may_fall_back_to_http)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     MAX_ERROR_BODY, PingFailed, RegistryError, http_error, redact_url)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DEFAULT_INDEX, registry_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -291,7 +291,7 @@ class RegistryConnection:
             if max_total is not None and total > max_total:
                 raise RegistryError("%s is more than the %d bytes allowed in all" % (what, max_total))
             try:
-                data = json.loads(body.decode("utf-8"))
+                data = parse_json(body)
             except (ValueError, UnicodeDecodeError):
                 data = None
             if not isinstance(data, dict):

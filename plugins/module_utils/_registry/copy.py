@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, normalise_platform, platform_is, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_format import to_oci
@@ -106,7 +107,7 @@ def _check_single_platform(source, manifest: Manifest, wanted: list) -> None:
                             % source.display)
     _check_descriptor(config_descriptor, "manifest %s" % manifest.digest)
     try:
-        config = json.loads(source.small_blob(config_descriptor).decode("utf-8"))
+        config = parse_json(source.small_blob(config_descriptor))
     except (ValueError, UnicodeDecodeError):
         raise RegistryError("the config of %s is not JSON" % source.display)
     if not isinstance(config, dict):

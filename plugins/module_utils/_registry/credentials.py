@@ -9,11 +9,11 @@ registry a task names, ``auths`` entries and file entries to their key, the envi
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 
 ENV_USERNAME = "DRC_REGISTRY_USERNAME"
 ENV_PASSWORD = "DRC_REGISTRY_PASSWORD"
@@ -261,7 +261,7 @@ def _auth_json_paths(environ) -> list:
 def _load_json(path: str) -> dict:
     try:
         with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
+            data = parse_json(handle.read())
     except FileNotFoundError:
         return {}
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -347,7 +347,7 @@ def run_helper(helper: str, server: str, environ, missing_ok: bool = False) -> C
         raise CredentialError("credential helper %s failed for %s (exit %d)"
                               % (program, server, done.returncode))
     try:
-        answer = json.loads(done.stdout.decode("utf-8"))
+        answer = parse_json(done.stdout)
         user, secret = answer["Username"], answer["Secret"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise CredentialError("credential helper %s returned something that is not "

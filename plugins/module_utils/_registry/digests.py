@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import queue
 import re
 import threading
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError, RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 
 # The OCI grammar: algorithm ":" encoded, the algorithm lowercase components joined by [+._-].
 DIGEST_RE = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
@@ -101,9 +101,9 @@ def schema1_payload(raw: bytes) -> bytes | None:
     if b'"signatures"' not in raw:
         return None
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = parse_json(raw)
         signature = body["signatures"][0] if body.get("schemaVersion") == 1 else None
-        protected = json.loads(_base64url(signature["protected"]).decode("utf-8")) if signature else None
+        protected = parse_json(_base64url(signature["protected"])) if signature else None
         length, tail = protected["formatLength"], _base64url(protected["formatTail"])
     except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError, AttributeError):
         return None

@@ -32,6 +32,7 @@ import zlib
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
     CHUNK, COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, MAX_INDEX_SIZE, TMP_PREFIX, unpack_directory)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -101,6 +102,17 @@ class MemberSource:
             return MemberRange(self.path, self.start, self.size, offset)
         except OSError as exc:
             raise RegistryError("cannot read %s: %s" % (self.what, exc.strerror or exc))
+
+
+def _is_entry(entry) -> bool:
+    """An image of manifest.json: Config a name, Layers and RepoTags (when there) lists of names."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
+        return False
+    return _names(entry.get("Layers")) and (entry.get("RepoTags") is None or _names(entry["RepoTags"]))
+
+
+def _names(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 class ArchiveReader:
@@ -221,12 +233,10 @@ class ArchiveReader:
         if "manifest.json" not in self.members:
             return []
         try:
-            entries = json.loads(self.read_member("manifest.json", MAX_INDEX_SIZE).decode("utf-8"))
+            entries = parse_json(self.read_member("manifest.json", MAX_INDEX_SIZE))
         except (ValueError, UnicodeDecodeError):
             entries = None
-        if not isinstance(entries, list) or not all(
-                isinstance(e, dict) and isinstance(e.get("Config"), str) and isinstance(e.get("Layers"), list)
-                for e in entries):
+        if not isinstance(entries, list) or not all(map(_is_entry, entries)):
             raise RegistryError("%s: manifest.json is not a docker-archive manifest" % self.display)
         return entries
 

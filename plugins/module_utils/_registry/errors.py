@@ -7,8 +7,9 @@ failure came from when a caller needs to tell them apart.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -88,7 +89,7 @@ def redact_url(url: str) -> str:
 def parse_error_body(body: bytes) -> list:
     """Registry error bodies look like {"errors": [{"code", "message", "detail"}]}."""
     try:
-        data = json.loads(body.decode("utf-8", "replace"))
+        data = parse_json(body.decode("utf-8", "replace"))
     except ValueError:
         return []
     items = data.get("errors") if isinstance(data, dict) else None

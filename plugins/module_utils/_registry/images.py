@@ -6,9 +6,8 @@ Shared by registry_manifest_info and the registry_digest lookup.
 
 from __future__ import annotations
 
-import json
-
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     get_manifest, manifest_digest)
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
@@ -26,7 +25,7 @@ def image_config(connection, repository: str, manifest) -> dict:
         raise RegistryError("manifest %s has no config descriptor" % manifest.digest)
     raw = get_blob_bytes(connection, repository, descriptor["digest"])
     try:
-        config = json.loads(raw.decode("utf-8"))
+        config = parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise RegistryError("the config blob %s is not JSON" % descriptor["digest"])
     if not isinstance(config, dict):

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
-
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry import platforms
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (
     digest_problem, sha256_digest)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 # Still imported from here by copy.py and oci_layout.py; its home is digests.py.
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import (  # noqa: F401 pylint: disable=unused-import
     digest_of)
@@ -45,7 +44,7 @@ class Manifest:
 
     def __init__(self, raw: bytes, content_type: str | None, digest: str | None = None) -> None:
         try:
-            body = json.loads(raw.decode("utf-8"))
+            body = parse_json(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ManifestError("the manifest is not valid JSON: %s" % exc)
         if not isinstance(body, dict):
@@ -69,6 +68,8 @@ class Manifest:
             if not isinstance(entry, dict):
                 raise ManifestError("child %d of the index %s is not a JSON object" % (position, self.digest))
             problem = digest_problem(entry.get("digest"))
+            if problem is None and not isinstance(entry.get("mediaType", ""), str):
+                problem = "its mediaType is not a string"
             if problem is not None:
                 raise ManifestError("child %d of the index %s is unusable: %s"
                                     % (position, self.digest, problem))

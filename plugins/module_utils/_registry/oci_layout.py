@@ -26,6 +26,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.blob_source
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import DigestHasher
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     DigestMismatch, InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     MAX_MANIFEST_SIZE, Manifest, ManifestError, digest_of)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
@@ -227,7 +228,7 @@ class OciLayout:
         if len(raw) > MAX_INDEX_SIZE:
             raise RegistryError("%s is larger than %d bytes" % (index_path, MAX_INDEX_SIZE))
         try:
-            index = json.loads(raw.decode("utf-8"))
+            index = parse_json(raw)
         except (ValueError, UnicodeDecodeError):
             index = None
         if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
@@ -236,8 +237,13 @@ class OciLayout:
         return index
 
     def entries(self) -> list:
-        return [entry for entry in self.read_index()["manifests"]
-                if isinstance(entry, dict) and isinstance(entry.get("digest"), str)]
+        entries = [entry for entry in self.read_index()["manifests"]
+                   if isinstance(entry, dict) and isinstance(entry.get("digest"), str)]
+        for entry in entries:  # it becomes a manifest's Content-Type, read as text
+            if not isinstance(entry.get("mediaType", ""), str):
+                raise RegistryError("%s: the index.json entry for %s has a mediaType that is not a "
+                                    "string" % (self.display, entry["digest"][:80]))
+        return entries
 
     def find(self, tag: str | None) -> dict | None:
         """The index.json entry for a tag; without a tag, the only entry (as skopeo does)."""

@@ -20,6 +20,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.auth import
 from ansible_collections.drc.registry.plugins.module_utils._registry.deletion import delete_manifest, delete_tag
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     RegistryError, is_not_found)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
     find_manifest, get_manifest, put_manifest)
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import RegistryReferrers
@@ -127,7 +128,7 @@ class RepositoryReader:
         def read(pair):
             from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
             try:
-                config = json.loads(get_blob_bytes(self.connection, self.repository, pair[1]).decode("utf-8"))
+                config = parse_json(get_blob_bytes(self.connection, self.repository, pair[1]))
             except (ValueError, UnicodeDecodeError):
                 return None
             return parse_created(config.get("created")) if isinstance(config, dict) else None

@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.digests import digest_problem
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, ImageReference, parse_image_reference)
 
@@ -74,7 +75,7 @@ def parse_payload(raw: bytes) -> dict:
     if len(raw) > MAX_PAYLOAD:
         raise PayloadError("the payload is %d bytes, more than %d" % (len(raw), MAX_PAYLOAD))
     try:
-        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        body = parse_json(raw, object_pairs_hook=_no_duplicates)
     except PayloadError:
         raise
     except (ValueError, UnicodeDecodeError):

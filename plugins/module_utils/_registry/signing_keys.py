@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 
 try:
@@ -27,6 +26,7 @@ except ImportError:  # the adapters report the missing library
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import InputError
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 
 MAX_KEY_FILE = 64 * 1024
 # cosign's encrypted keys say their own scrypt cost: a hostile file must not take all the memory.
@@ -139,7 +139,7 @@ def _cosign_secret(data: bytes, passphrase: bytes, what: str) -> bytes:
     body = b"".join(line.strip() for line in data.splitlines()
                     if line.strip() and not line.startswith(b"-----"))
     try:
-        sealed = json.loads(base64.b64decode(body, validate=True).decode("utf-8"))
+        sealed = parse_json(base64.b64decode(body, validate=True))
         kdf, cipher = sealed["kdf"], sealed["cipher"]
         if kdf.get("name") != "scrypt" or cipher.get("name") != "nacl/secretbox":
             raise ValueError("it uses %s and %s, not scrypt and nacl/secretbox"

@@ -12,7 +12,6 @@ another repository of the destination that holds them, known from this run or th
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from calendar import timegm
@@ -22,6 +21,7 @@ from types import SimpleNamespace
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import repository_scope
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError, is_not_found)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     normalise_platform, parse_platform, platform_is)
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifests import (
@@ -205,8 +205,7 @@ class SyncRun:
         from ansible_collections.drc.registry.plugins.module_utils._registry.blobs import get_blob_bytes
         from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import MAX_CONFIG_SIZE
         try:
-            body = json.loads(get_blob_bytes(self.src, job.src.repository, config["digest"],
-                                             MAX_CONFIG_SIZE).decode("utf-8"))
+            body = parse_json(get_blob_bytes(self.src, job.src.repository, config["digest"], MAX_CONFIG_SIZE))
         except (ValueError, UnicodeDecodeError):
             return None
         return created_seconds(body.get("created")) if isinstance(body, dict) else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import http.cookiejar
-import json
 import re
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -30,6 +29,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     MAX_ERROR_BODY, InputError, RegistryError, redact_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
     as_http, fallback_note, inside_from_outside, may_fall_back_to_http, resolve_addresses)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, IMAGE_ID_RE)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -107,7 +107,7 @@ def v1_error(method: str, url: str, response, hint: str | None = None) -> Regist
                                         response.reason or "")).rstrip()
     errors = []
     try:
-        data = json.loads(body.decode("utf-8", "replace"))
+        data = parse_json(body.decode("utf-8", "replace"))
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get("error"), str) and data["error"]:
@@ -146,7 +146,7 @@ def parse_endpoints(value: str | None, scheme: str, index_host: str | None = Non
 
 def _json(body: bytes, url: str, what: str):
     try:
-        return json.loads(body.decode("utf-8"))
+        return parse_json(body)
     except (ValueError, UnicodeDecodeError):
         raise RegistryError("GET %s returned %s that is not JSON" % (redact_url(url), what),
                             method="GET", url=url)

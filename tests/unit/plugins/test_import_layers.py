@@ -28,7 +28,7 @@ LAYERS = ("grammar", "http", "registry", "stores", "services", "v1", "adapters")
 PLACED = {
     "grammar": (
         "reference", "media_types", "digests", "platforms", "manifest", "errors", "tag_selection",
-        "version",
+        "version", "json_input",
         # standard library only, so that every layer may write local files through it
         "atomic_write",
     ),

@@ -16,6 +16,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.docker_arch
     archive_descriptor, compression_of, config_file, layer_file, same_name, write_docker_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import (
     InputError, RegistryError)
+from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
@@ -63,7 +64,7 @@ class DockerArchiveStore(Store):
         config_raw = self._reader.read_member(entry["Config"], MAX_CONFIG_SIZE)
         config_digest = "sha256:" + hashlib.sha256(config_raw).hexdigest()
         try:
-            config = json.loads(config_raw.decode("utf-8"))
+            config = parse_json(config_raw)
             diff_ids = config["rootfs"]["diff_ids"]
         except (ValueError, UnicodeDecodeError, KeyError, TypeError):
             raise RegistryError("%s: the config %s is not an image config with rootfs.diff_ids"
