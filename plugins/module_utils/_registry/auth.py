@@ -18,7 +18,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
     resolve_addresses, target_refusal)
 from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
-from ansible_collections.drc.registry.plugins.module_utils._registry.transport import same_origin
+from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
+    ANSWER_ERRORS, read_error_body, same_origin)
 
 CLIENT_ID = "drc.registry"
 DEFAULT_TOKEN_LIFETIME = 60
@@ -293,16 +294,16 @@ class Authenticator:
     @staticmethod
     def _read_token(response, method: str, url: str) -> tuple:
         if response.status_code != 200:
-            body = response.raw.read(64 * 1024, decode_content=True) if response.raw else b""
+            body = read_error_body(response, 64 * 1024)
             response.close()
             hint = "check the username and password" if response.status_code in (401, 403) else None
             raise http_error(method, url.split("?", 1)[0], response.status_code, response.reason,
                              body, hint=("token request: " + hint) if hint else "token request")
         try:
             body = response.raw.read(MAX_TOKEN_BODY + 1, decode_content=True)
-        except (OSError, ValueError) as exc:  # cut short: urllib3's errors are OSError/ValueError kin
+        except (OSError, ValueError) + ANSWER_ERRORS as exc:  # cut short, or not decodable
             response.close()
-            raise RegistryError("%s %s: the token answer was cut short (%s)" % (
+            raise RegistryError("%s %s: the token answer was cut short or cannot be decoded (%s)" % (
                 method, url.split("?", 1)[0], type(exc).__name__), method=method,
                 url=url.split("?", 1)[0])
         response.close()

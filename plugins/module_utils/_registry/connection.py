@@ -25,7 +25,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.json_input 
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DEFAULT_INDEX, registry_url)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
-    Transport, release)
+    ANSWER_ERRORS, Transport, describe_answer_error, read_error_body, release)
 
 try:
     import requests
@@ -104,6 +104,11 @@ def read_bounded(response, limit: int, what: str) -> bytes:
     except BODY_CUT_SHORT as exc:
         response.close()
         raise BodyCutShort("%s was cut short after %d bytes (%s)" % (what, total, type(exc).__name__))
+    except ANSWER_ERRORS as exc:
+        response.close()
+        raise RegistryError("GET %s: %s cannot be read: %s" % (redact_url(response.url), what,
+                                                               describe_answer_error(exc)),
+                            method="GET", url=response.url)
     return b"".join(chunks)
 
 
@@ -180,7 +185,7 @@ class RegistryConnection:
             self.auth.set_challenges(parse_challenges(challenge_headers(response)),
                                      response.url, self.base_url)
         elif status != 200:
-            body = response.raw.read(MAX_ERROR_BODY, decode_content=True)
+            body = read_error_body(response, MAX_ERROR_BODY)
             release(response)
             hint = "is this a Docker/OCI registry?" if not self.api_version else None
             error = http_error("GET", self.url("/v2/"), status, response.reason, body, hint=hint)
@@ -253,7 +258,7 @@ class RegistryConnection:
 
     def error_from(self, method: str, url: str, response, what: str | None = None) -> RegistryError:
         """Read (at most 64 KiB of) an unexpected answer and turn it into a RegistryError."""
-        body = b"" if method == "HEAD" else response.raw.read(MAX_ERROR_BODY, decode_content=True)
+        body = b"" if method == "HEAD" else read_error_body(response, MAX_ERROR_BODY)
         release(response)
         return http_error(method, url, response.status_code, response.reason, body,
                           hint=self._hint(response.status_code, what))

@@ -81,6 +81,9 @@ def parse_registry_host(index: str) -> dict:
     if not DOMAIN_RE.fullmatch(name):
         raise InvalidReference("invalid registry index %r: %r is not a host name with an optional :port"
                                % (index, name))
+    port = name.rsplit("]", 1)[-1].partition(":")[2]
+    if port and (len(port) > 5 or not 0 < int(port) < 65536):  # urllib3 would refuse it, unnamed
+        raise InvalidReference("invalid registry index %r: the port %s is not in 1..65535" % (index, port))
     if name == LEGACY_DEFAULT_INDEX:
         name = DEFAULT_INDEX
     return {"name": name, "official": name == DEFAULT_INDEX, "scheme": scheme or "https"}

@@ -8,6 +8,7 @@ their Authorization header.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import os
 import random
 import re
@@ -32,8 +33,14 @@ try:
     from urllib3.util.ssl_ import create_urllib3_context
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
+    # What a broken answer raises besides a lost connection: a URL urllib3 refuses (InvalidURL),
+    # Content-Length values that disagree (InvalidHeader), a Content-Encoding over bytes that do not
+    # decode (ContentDecodingError, urllib3's DecodeError when read from response.raw).
+    ANSWER_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                     http.client.HTTPException)
 except ImportError:  # reported by the module adapter with missing_required_lib
     requests = urllib3 = parse_url = create_urllib3_context = DEFAULT_CA_BUNDLE_PATH = None
+    ANSWER_ERRORS = ()
     HTTPAdapter = object
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
@@ -65,6 +72,25 @@ def release(response) -> None:
             raw.release_conn()
     except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException):
         raw.close()
+
+
+def read_error_body(response, limit: int) -> bytes:
+    """Up to ``limit`` bytes of an error answer, for its message; an unreadable one is no body."""
+    try:
+        return response.raw.read(limit, decode_content=True) if response.raw is not None else b""
+    except (OSError, ValueError) + ANSWER_ERRORS:
+        return b""
+
+
+def describe_answer_error(exc: Exception) -> str:
+    """A short reason for one of ANSWER_ERRORS; never its text, which may hold a signed URL."""
+    if isinstance(exc, requests.exceptions.InvalidURL):
+        return "the URL is not one urllib3 accepts (a port outside 1..65535?)"
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return "the answer's headers are malformed (Content-Length values that disagree?)"
+    if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):
+        return "the answer's body does not decode as its Content-Encoding says"
+    return "a malformed answer (%s)" % type(exc).__name__
 
 
 class RetryPolicy:
@@ -341,6 +367,9 @@ class Transport:
                     attempt += 1
                     continue
                 raise RegistryError("%s %s failed: %s" % (method, redact_url(url), reason),
+                                    method=method, url=url)
+            except ANSWER_ERRORS as exc:  # permanent: the same answer comes again
+                raise RegistryError("%s %s failed: %s" % (method, redact_url(url), describe_answer_error(exc)),
                                     method=method, url=url)
             if retry and self.policy.should_retry(method, attempt, response.status_code, idempotent):
                 wait = self.policy.delay(attempt, response.headers.get("Retry-After"))

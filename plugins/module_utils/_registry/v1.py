@@ -33,7 +33,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.json_input 
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     DOMAIN_RE, IMAGE_ID_RE)
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
-    Transport, origin, release)
+    Transport, origin, read_error_body, release)
 
 try:
     import requests
@@ -101,7 +101,7 @@ class OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
 
 def v1_error(method: str, url: str, response, hint: str | None = None) -> RegistryError:
     """An error for an unexpected answer; v1 servers say why in ``{"error": "..."}``."""
-    body = response.raw.read(MAX_ERROR_BODY, decode_content=True) if method != "HEAD" else b""
+    body = read_error_body(response, MAX_ERROR_BODY) if method != "HEAD" else b""
     release(response)
     message = ("%s %s failed: %d %s" % (method, redact_url(url), response.status_code,
                                         response.reason or "")).rstrip()
