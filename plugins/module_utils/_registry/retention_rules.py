@@ -19,6 +19,7 @@ RULES = ("latest", "match", "newer_than", "semver")
 SORTS = ("created", "semver")
 _DURATION_PART = re.compile(r"(\d+)([wdhms])")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_DURATION_DAYS = 365000  # a thousand years
 
 
 def referrer_subject(tag: str) -> tuple | None:
@@ -38,7 +39,13 @@ def parse_duration(value: str) -> timedelta:
     if not text or "".join(n + u for n, u in parts) != text:
         raise InputError("keep.newer_than %r is not a duration: write a number and a unit "
                          "(w, d, h, m, s), for example 30d or 1d12h" % value)
-    return timedelta(seconds=sum(int(n) * _DURATION_UNITS[u] for n, u in parts))
+    # A bound before int() and timedelta: 20 digits overflow timedelta, 5000 are refused by int(),
+    # and "now - newer_than" must stay after the year 1.
+    seconds = sum(int(n[-12:]) * _DURATION_UNITS[u] for n, u in parts)
+    if any(n.lstrip("0")[:-12] for n, _u in parts) or seconds > MAX_DURATION_DAYS * 86400:
+        raise InputError("keep.newer_than %r is longer than %d days, the most allowed"
+                         % (value, MAX_DURATION_DAYS))
+    return timedelta(seconds=seconds)
 
 
 def _version(text: str) -> tuple | None:
