@@ -81,12 +81,21 @@ def parse_registry_host(index: str) -> dict:
     if not DOMAIN_RE.fullmatch(name):
         raise InvalidReference("invalid registry index %r: %r is not a host name with an optional :port"
                                % (index, name))
-    port = name.rsplit("]", 1)[-1].partition(":")[2]
-    if port and (len(port) > 5 or not 0 < int(port) < 65536):  # urllib3 would refuse it, unnamed
-        raise InvalidReference("invalid registry index %r: the port %s is not in 1..65535" % (index, port))
+    problem = _port_problem(name)
+    if problem:
+        raise InvalidReference("invalid registry index %r: %s" % (index, problem))
     if name == LEGACY_DEFAULT_INDEX:
         name = DEFAULT_INDEX
     return {"name": name, "official": name == DEFAULT_INDEX, "scheme": scheme or "https"}
+
+
+def _port_problem(host: str) -> str | None:
+    """Why the port of ``host`` (matched by DOMAIN_RE) cannot be used; urllib3 would refuse it later
+    with an error naming neither the input nor the rule."""
+    port = host.rsplit("]", 1)[-1].partition(":")[2]
+    if port and (len(port) > 5 or not 0 < int(port) < 65536):
+        return "the port %s is not in 1..65535" % (port if len(port) <= 10 else port[:10] + "...")
+    return None
 
 
 def _is_domain(component: str) -> bool:
@@ -120,11 +129,15 @@ def _split_name(value: str, name: str, scheme: str | None, default_index: str | 
             # Docker would read this name as a Docker Hub repository: the normalised string could
             # not name the same registry again.
             raise _fail(value, "registry host %r must contain a '.' or a ':port', or be localhost" % first)
+        if DOMAIN_RE.fullmatch(first) and _port_problem(first):
+            raise _fail(value, _port_problem(first))
         index = parse_registry_host(scheme + "://" + first)
         return index, rest
     if sep and _is_domain(first):
         if not DOMAIN_RE.fullmatch(first):
             raise _fail(value, "registry host %r is not a valid host name with an optional :port" % first)
+        if _port_problem(first):
+            raise _fail(value, _port_problem(first))
         return parse_registry_host(first), rest
     return parse_default_index(default_index), name
 

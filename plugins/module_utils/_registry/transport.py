@@ -84,8 +84,8 @@ def read_error_body(response, limit: int) -> bytes:
 
 def describe_answer_error(exc: Exception) -> str:
     """A short reason for one of ANSWER_ERRORS; never its text, which may hold a signed URL."""
-    if isinstance(exc, requests.exceptions.InvalidURL):
-        return "the URL is not one urllib3 accepts (a port outside 1..65535?)"
+    if isinstance(exc, (requests.exceptions.InvalidURL, urllib3.exceptions.LocationValueError)):
+        return "the URL is not one urllib3 accepts (a port outside 1..65535, a label of more than 63 characters?)"
     if isinstance(exc, requests.exceptions.InvalidHeader):
         return "the answer's headers are malformed (Content-Length values that disagree?)"
     if isinstance(exc, (requests.exceptions.ContentDecodingError, urllib3.exceptions.DecodeError)):

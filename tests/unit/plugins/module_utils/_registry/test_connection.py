@@ -156,3 +156,32 @@ def test_request_sends_a_body_and_a_stream_is_sent_once():
                                ok=(201,))
         streamed = [r for r in server.requests if r.path.endswith("/2")]
         assert len(streamed) == 1  # a stream cannot be replayed: never retried
+
+
+@pytest.mark.parametrize("headers, body, send_length", [
+    ({"Content-Encoding": "gzip"}, b"not gzip at all", True),
+    ({"Content-Encoding": "deflate"}, b"\x00\x01garbage", True),
+    ({"Content-Length": "5, 7"}, b'{"tags": []}', False),
+], ids=["gzip-not-gzip", "deflate-garbage", "two-content-lengths"])
+def test_an_answer_that_cannot_be_read_is_a_registry_error_naming_the_url(headers, body, send_length):
+    """urllib3's DecodeError (requests' ContentDecodingError) and InvalidHeader are not connection
+    errors: each becomes a RegistryError naming the URL, never an exception of its own."""
+    def answer(request):
+        if request.path == "/v2/":
+            return Reply(200)
+        return Reply(200, dict(headers, **{"Content-Type": "application/json"}), body, send_length=send_length)
+    with HostileServer(answer) as server:
+        with pytest.raises(RegistryError) as caught:
+            list_tags(connect(server, retries=0), "app")
+    assert "/v2/app/tags/list" in str(caught.value), caught.value
+
+
+def test_an_error_answer_whose_body_cannot_be_decoded_is_still_its_status():
+    def answer(request):
+        if request.path == "/v2/":
+            return Reply(200)
+        return Reply(404, {"Content-Encoding": "gzip", "Content-Type": "application/json"}, b"not gzip")
+    with HostileServer(answer) as server:
+        with pytest.raises(RegistryError) as caught:
+            list_tags(connect(server, retries=0), "app")
+    assert caught.value.status == 404, caught.value

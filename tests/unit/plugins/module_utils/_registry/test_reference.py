@@ -107,6 +107,10 @@ INVALID = [
     ("reg.example.com/" + "a" * 256, "longer than 255"),
     ("-bad.host/foo", "registry host"),
     ("host:port/foo", "registry host"),
+    ("127.0.0.1:99999/app:1", "port 99999 is not in 1..65535"),
+    ("localhost:0/app", "port 0 is not in 1..65535"),
+    ("https://reg.example.com:65536/app", "port 65536"),
+    ("[::1]:" + "9" * 5000 + "/app", "not in 1..65535"),
     ("a.b_c/g", "registry host"),  # a first component with a dot is a host
     ("ftp://host/foo", "scheme"),
     ("http://foo", "scheme must be followed"),
@@ -161,7 +165,7 @@ def test_scheme_and_registry_url(value, scheme, url):
     assert parsed["registry_url"] == url
 
 
-@pytest.mark.parametrize("value", ["bad index", "", "ftp://x", "host:port", "myreg:5000\n",
+@pytest.mark.parametrize("value", ["bad index", "", "ftp://x", "host:port", "myreg:5000\n", "myreg:65536",
                                    "https://myreg:5000\n", "reg.example.com\n/"])
 def test_bad_index(value):
     with pytest.raises(InvalidReference):

@@ -40,6 +40,14 @@ def test_bad_duration_is_named(text):
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["99999999999999999999d", "365001d", "52143w", "9" * 5000 + "s"])
+def test_a_duration_past_a_thousand_years_is_named(text):
+    """20 digits overflowed timedelta, 5000 int(); "now - newer_than" must stay after the year 1."""
+    with pytest.raises(InputError, match="keep.newer_than .* longer than 365000 days"):
+        parse_duration(text)
+    assert parse_duration("365000d") == timedelta(days=365000)
+
+
 @pytest.mark.parametrize("rng, inside, outside", [
     (">=1.2.0 <2", ["1.2.0", "v1.9.9", "1.10.0"], ["1.1.9", "2.0.0", "1.2.0-rc1", "latest"]),
     ("^1.4", ["1.4.0", "1.9.3"], ["1.3.9", "2.0.0"]),

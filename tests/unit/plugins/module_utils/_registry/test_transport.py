@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
-    RetryPolicy, origin, parse_retry_after, redirect_target)
+    RetryPolicy, Transport, origin, parse_retry_after, redirect_target)
 
 
 @pytest.mark.parametrize("method, status, attempt, expected", [
@@ -89,3 +89,12 @@ def test_redirect_without_location():
 ])
 def test_origin(a, b, same):
     assert (origin(a) == origin(b)) is same
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/v2/", "http://%s.example:5000/v2/" % ("a" * 64)])
+def test_a_url_urllib3_refuses_is_a_registry_error_naming_it(url):
+    """requests' InvalidURL (a port past 65535) and urllib3's LocationParseError (a label of 64
+    characters) are not connection errors: each is a RegistryError, never an exception of its own."""
+    with pytest.raises(RegistryError, match="not one urllib3 accepts") as caught:
+        Transport(retries=0, timeout=3).request("GET", url)
+    assert url in str(caught.value)
