@@ -127,6 +127,8 @@ def test_children_report_normalised_platforms():
     ({}, "None is not of the form"),
     ({"digest": "x" * 100000}, "...(100002 characters)"),   # a hostile value is cut in the message
     ("sha256:" + "a" * 64, "is not a JSON object"),
+    # a child's mediaType is the Content-Type it is read with (from a layout): text, or no type
+    ({"digest": "sha256:" + "a" * 64, "mediaType": 5}, "its mediaType is not a string"),
 ])
 def test_index_children_must_have_valid_digests(entry, fragment):
     body = dict(INDEX, manifests=INDEX["manifests"][:1] + [entry])
