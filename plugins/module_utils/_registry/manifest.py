@@ -56,6 +56,9 @@ class Manifest:
         self.size = len(raw)
         if self.is_index:
             self._check_entries()
+        elif not isinstance(body.get("layers") or [], list) or not isinstance(body.get("config") or {}, dict):
+            raise ManifestError("the manifest %s has a 'layers' that is not a list or a 'config' that "
+                                "is not an object" % self.digest)
 
     def _check_entries(self) -> None:
         """Every child of an index is an object with a valid digest: a child is fetched by it."""

@@ -141,3 +141,10 @@ def test_index_children_must_have_valid_digests(entry, fragment):
 def test_an_image_manifest_is_not_checked_for_children():
     body = dict(IMAGE, manifests=[{"digest": "latest"}])
     assert not Manifest(json.dumps(body).encode(), mt.OCI_MANIFEST).is_index
+
+
+@pytest.mark.parametrize("field", [{"layers": 5}, {"layers": {"a": 1}}, {"config": "sha256:" + "a" * 64}])
+def test_an_image_manifest_whose_layers_or_config_has_the_wrong_type_is_refused(field):
+    """Each reader walks layers as a list and config as an object: a hostile 5 is refused once."""
+    with pytest.raises(ManifestError, match="'layers' that is not a list or a 'config'"):
+        Manifest(json.dumps(dict(IMAGE, **field)).encode(), mt.OCI_MANIFEST)
