@@ -561,3 +561,14 @@ def test_a_fifo_in_a_layout_is_refused_without_blocking(tmp_path, request):
     os.mkfifo(str(tmp_path / "index.json"))
     with pytest.raises(RegistryError, match="index.json: not a regular file"):
         layout.read_index()
+
+
+@pytest.mark.parametrize("transport", ["oci-archive", "docker-archive"])
+def test_an_archive_store_refuses_a_fifo_dest_before_writing(tmp_path, transport):
+    """Both archive stores check their destination when they open it, before any temp file."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import open_store
+    path = str(tmp_path / "dest")
+    os.mkfifo(path)
+    with pytest.raises(InputError, match="exists and is not a regular file"):
+        open_store(parse_location("%s:%s:1" % (transport, path)), None, writing=True)
+    assert os.listdir(str(tmp_path)) == ["dest"]
