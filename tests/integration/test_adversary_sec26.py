@@ -48,6 +48,7 @@ def test_pin_images_verify_lock_file_cannot_take_the_bearer_token_elsewhere(tmp_
         sent = [r.headers.get("Authorization") for r in server.requests]
     assert not [value for value in sent if value and TOKEN in value], sent
     assert TOKEN not in run.output
+    assert run.rc != 0 and "drc_registry_bearer_token) name no registry and are refused" in run.output, run.output
 
 
 @pytest.mark.parametrize("victim_exists", [True, False], ids=["existing-file", "dangling-link"])

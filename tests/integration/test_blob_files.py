@@ -148,17 +148,24 @@ def test_a_body_larger_than_declared_is_not_read_past_the_size(tmp_path, declare
     assert_clean(run)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_a_full_disk_is_named_and_not_retried(tmp_path):
-    if not os.path.exists("/dev/full"):
-        pytest.fail("this test needs /dev/full to simulate a full disk")
-    # /dev/full cannot hold a part file beside it, so write through a directory whose part file is
-    # a symlink to /dev/full: every write fails with ENOSPC, as on a full file system.
+    # A 1 MiB file system for a 3 MiB blob: the part file's writes fail with ENOSPC. (A part file
+    # planted as a link to /dev/full did this once; a planted part is now removed, never followed.)
+    import subprocess
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
     path = "/v2/app/blobs/" + BLOB_DIGEST
-    part = tmp_path / (".%s.%s.drc-part" % ("blob", BLOB_DIGEST.split(":")[1][:16]))
-    os.symlink("/dev/full", part)
-    with registry({("GET", path): ranged_blob(BLOB)}) as server:
-        run = run_module("drc.registry.registry_blob_fetch",
-                         fetch_args(server, tmp_path / "blob", retries=3))
+    try:
+        assert len(BLOB) > 1024 * 1024
+        with registry({("GET", path): ranged_blob(BLOB)}) as server:
+            run = run_module("drc.registry.registry_blob_fetch",
+                             fetch_args(server, small / "blob", retries=3))
+        left = os.listdir(str(small))
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    assert left == [], left
     assert run.rc != 0
     assert "No space left on device" in run.result["msg"], run.result
     assert "interrupted" not in run.result["msg"]

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import io
 import os
+import stat
 import tempfile
 
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
@@ -70,9 +71,42 @@ def remove_stale_parts(dest: str, keep: str) -> None:
             remove(path)
 
 
+# A part file is opened without following a link and without blocking (a FIFO): whoever can write
+# the destination's directory may plant the part's name as a link to someone's file, or a FIFO.
+PART_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_regular_part(path: str) -> int:
+    """A descriptor on ``path``, our own regular file: a planted link, FIFO, device, directory or
+    hard-linked file under the part's name is removed (unlinked, never followed or opened) and the
+    part created anew, exclusively; planted again meanwhile, it is refused."""
+    flags = PART_FLAGS | os.O_CREAT
+    try:
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            status = None
+        if status is not None and not (stat.S_ISREG(status.st_mode) and status.st_nlink == 1):
+            if stat.S_ISDIR(status.st_mode):
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+            flags |= os.O_EXCL
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise RegistryError("refusing the part file %s: it is not a regular file of this run (%s)" % (
+            path, exc.strerror or exc))
+    status = os.fstat(fd)
+    if not (stat.S_ISREG(status.st_mode) and status.st_nlink == 1):
+        os.close(fd)
+        raise RegistryError("refusing the part file %s: it is not a regular file of this run" % path)
+    return fd
+
+
 def open_part(path: str):
     """Open (or create) the part file and lock it: two runs never write one destination at once."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_regular_part(path)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

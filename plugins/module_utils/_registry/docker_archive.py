@@ -34,7 +34,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
     InputError, RegistryError)
 from ansible_collections.drc.registry.plugins.module_utils._registry.json_input import parse_json
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    CHUNK, COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, MAX_INDEX_SIZE, TMP_PREFIX, unpack_directory)
+    CHUNK, COMPRESSED_ARCHIVE_RATIO, MAX_ARCHIVE_MEMBERS, MAX_INDEX_SIZE, TMP_PREFIX, check_archive_dest,
+    unpack_directory)
 from ansible_collections.drc.registry.plugins.module_utils._registry.reference import (
     familiar_name, parse_image_reference, validate_digest)
 
@@ -309,6 +310,7 @@ def write_docker_archive(archive: str, entries: list, new_blobs: list, layout, r
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, 0o644)
+        check_archive_dest(archive, archive)  # again: it may have become one meanwhile
         os.replace(handle.name, archive)
     except BaseException:
         try:

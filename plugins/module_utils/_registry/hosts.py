@@ -106,13 +106,29 @@ def is_internal_host(host: str, resolve=resolve_addresses) -> bool:
     return False
 
 
+def is_wholly_internal_host(host: str, resolve=resolve_addresses) -> bool:
+    """Internal by name, or a name whose every address (at least one) is internal.
+
+    The test for the host that names a target: a public registry's owner who adds a loopback
+    record beside the public one does not make the registry internal (the connection may well go
+    to the public address), while a target with any internal address counts as internal.
+    """
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost") or _as_address(host) is not None:
+        return is_internal_host(host, None)
+    addresses = [_as_address(str(value)) for value in (resolve(host) if resolve else [])]
+    if not addresses or None in addresses:
+        return False
+    return all(_internal_address(address) for address in addresses)
+
+
 def inside_from_outside(target_host: str, named_by: str, resolve=resolve_addresses) -> bool:
-    """``target_host`` is internal and the host that named it is not: a public server may not
-    point our credentials or requests at an internal service."""
+    """``target_host`` is internal (by any of its addresses) and the host that named it is not
+    (wholly): a public server may not point our credentials or requests at an internal service."""
     # Nested, not one boolean expression: each test may resolve a host name, in this order only.
     if not is_internal_host(target_host, resolve):
         return False
-    return not is_internal_host(named_by, resolve)
+    return not is_wholly_internal_host(named_by, resolve)
 
 
 def target_refusal(registry_url: str, target: str, what: str = "the URL",

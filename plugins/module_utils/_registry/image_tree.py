@@ -17,6 +17,9 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 
 # As Linux: more symbolic links than this on one path is ELOOP.
 MAX_LINKS = 40
+# No directory of the image deeper than this (real images stay far below): the code that prunes,
+# lists and writes the tree goes one level per call and one descriptor per level.
+MAX_DEPTH = 256
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 
@@ -65,6 +68,12 @@ def clean_components(name: str) -> list:
     ``["b", "c"]``; the root is ``[]``."""
     cleaned = posixpath.normpath("/" + name)
     return [part for part in cleaned.split("/") if part]
+
+
+def _check_depth(names: list, what: str) -> None:
+    """Refuse to go below ``names`` when that is MAX_DEPTH deep already."""
+    if len(names) >= MAX_DEPTH:
+        raise ImageTreeError("%s: deeper than %d directories in the image: refusing it" % (what, MAX_DEPTH))
 
 
 class ImageTree:
@@ -117,6 +126,7 @@ class ImageTree:
             if child.children is None and pending:
                 raise ImageTreeError("%s: /%s is not a directory in the image"
                                      % (what, "/".join(names + [part])))
+            _check_depth(names, what)
             stack.append(child)
             names.append(part)
         return stack[-1], names
@@ -149,6 +159,7 @@ class ImageTree:
         if not components:  # the root's own entry: the destination directory keeps its own
             return []
         parent, names = self._parent(components, what, entry.layer)
+        _check_depth(names, what)
         name = components[-1]
         existing = parent.children.get(name)
         if entry.kind == DIRECTORY and existing is not None and existing.children is not None:

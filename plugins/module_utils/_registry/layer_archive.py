@@ -127,6 +127,9 @@ class LayerArchive:
             self.tar.members = []  # stream mode keeps every header it read: memory stays flat
             self.current = info
             check_member_name(info, self.what)
+            if info.issparse():  # its holes would be written out whole: a few KiB fill a disk
+                raise LayerError("%s: refusing member %s: a sparse file has no place in an image layer"
+                                 % (self.what, shown(info.name)))
             yield ordinal, info
             ordinal += 1
 

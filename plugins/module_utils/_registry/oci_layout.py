@@ -50,6 +50,23 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
+# A layout's files are opened without following a link and without blocking: a FIFO planted where a
+# blob or index.json should be would block open() until a writer came (forever); fstat then refuses
+# what is not a regular file, and reads of a regular file block again as usual.
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_regular(name: str, dir_fd: int | None = None) -> int:
+    """A descriptor for reading ``name`` (in ``dir_fd``): never through a symbolic link (ELOOP),
+    never blocking on a FIFO or device; ``OSError`` EINVAL for what is not a regular file."""
+    fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~getattr(os, "O_NONBLOCK", 0))
+    return fd
+
+
 def _remove(path: str) -> None:
     try:
         os.unlink(path)
@@ -118,7 +135,7 @@ def remove_debris(directory: str, prefix: str = TMP_PREFIX) -> list:
             continue
         path = os.path.join(directory, name)
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            fd = os.open(path, _READ_FLAGS)  # never blocking on a FIFO
         except OSError:
             continue  # a symlink or gone: not ours
         try:
@@ -219,12 +236,13 @@ class OciLayout:
     def read_index(self) -> dict:
         index_path = os.path.join(self.path, "index.json")
         try:
-            with open(index_path, "rb") as handle:
+            with os.fdopen(open_regular(index_path), "rb") as handle:
                 raw = handle.read(MAX_INDEX_SIZE + 1)
         except FileNotFoundError:
             return {"schemaVersion": 2, "manifests": []}
         except OSError as exc:
-            raise RegistryError("cannot read %s: %s" % (index_path, exc.strerror or exc))
+            reason = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror or exc
+            raise RegistryError("cannot read %s: %s" % (index_path, reason))
         if len(raw) > MAX_INDEX_SIZE:
             raise RegistryError("%s is larger than %d bytes" % (index_path, MAX_INDEX_SIZE))
         try:
@@ -320,7 +338,7 @@ class OciLayout:
         try:
             dir_fd = self._blob_dir_fd(algorithm)
             try:
-                fd = os.open(hex_part, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
+                fd = open_regular(hex_part, dir_fd=dir_fd)
             finally:
                 os.close(dir_fd)
         except FileNotFoundError:
@@ -328,6 +346,9 @@ class OciLayout:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise RegistryError("%s: refusing the blob %s, which is a symbolic link"
+                                    % (self.display, digest))
+            if exc.errno in (errno.EINVAL, errno.EISDIR):
+                raise RegistryError("%s: refusing the blob %s, which is not a regular file"
                                     % (self.display, digest))
             raise RegistryError("%s: cannot read the blob %s: %s" % (self.display, digest, exc.strerror or exc))
         handle = os.fdopen(fd, "rb")
@@ -547,6 +568,20 @@ def extract_archive(archive: str, directory: str) -> None:
         raise RegistryError("cannot read the oci-archive %s: %s" % (archive, exc))
 
 
+def check_archive_dest(archive: str, display: str) -> None:
+    """Refuse an archive destination that exists and is not a regular file (through a link too):
+    the new archive is renamed over it, and a device such as /dev/null must never be replaced."""
+    try:
+        found = os.stat(archive)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InputError("dest %s: cannot check %s: %s" % (display, archive, exc.strerror or exc))
+    if not stat.S_ISREG(found.st_mode):
+        raise InputError("dest %s: %s exists and is not a regular file: refusing to replace it"
+                         % (display, archive))
+
+
 def write_archive(directory: str, archive: str) -> None:
     """Tar a layout directory into ``archive`` atomically (a locked temp file beside it, then
     renamed); one a killed run left is removed by the next run's ``remove_debris``."""
@@ -567,6 +602,7 @@ def write_archive(directory: str, archive: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
             os.chmod(name, 0o644, dir_fd=dir_fd)
+            check_archive_dest(archive, archive)  # again: it may have become one meanwhile
             os.replace(temp, archive)
     except BaseException:
         _remove(temp)

@@ -20,7 +20,7 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.json_input 
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, platform_string)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, remove_debris)
+    LockedTempDir, OciLayout, check_archive_dest, remove_debris)
 from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import (
     MAX_CONFIG_SIZE, Store)
 
@@ -45,6 +45,8 @@ class DockerArchiveStore(Store):
         parent = os.path.dirname(os.path.abspath(path))
         if writing and not os.path.isdir(parent):
             raise InputError("dest %s: directory %s does not exist" % (self.display, parent))
+        if writing:
+            check_archive_dest(path, self.display)
         if not writing and not os.path.isfile(path):
             raise InputError("src %s: no such file %s" % (self.display, path))
         try:

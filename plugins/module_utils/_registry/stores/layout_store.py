@@ -11,7 +11,8 @@ from ansible_collections.drc.registry.plugins.module_utils._registry.errors impo
 from ansible_collections.drc.registry.plugins.module_utils._registry.manifest import (
     Manifest, digest_of)
 from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
-    LockedTempDir, OciLayout, extract_archive, remove_debris, unpack_directory, write_archive)
+    LockedTempDir, OciLayout, check_archive_dest, extract_archive, remove_debris, unpack_directory,
+    write_archive)
 from ansible_collections.drc.registry.plugins.module_utils._registry.referrers import LayoutReferrers
 from ansible_collections.drc.registry.plugins.module_utils._registry.stores.store import (
     MAX_CONFIG_SIZE, Store)
@@ -41,6 +42,8 @@ class LayoutStore(Store):
             parent = os.path.dirname(os.path.abspath(path))
             if writing and not os.path.isdir(parent):
                 raise InputError("dest %s: directory %s does not exist" % (self.display, parent))
+            if writing:
+                check_archive_dest(path, self.display)
             if not writing and not os.path.isfile(path):
                 raise InputError("src %s: no such file %s" % (self.display, path))
             if writing:

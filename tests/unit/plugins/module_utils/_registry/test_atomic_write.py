@@ -91,3 +91,30 @@ def test_a_fresh_write_removes_what_a_killed_run_left_but_not_a_part_in_use(tmp_
         assert sorted(os.listdir(tmp_path)) == [".layer.busy.drc-part", "layer"]
     finally:
         in_use.close()
+
+
+@pytest.mark.parametrize("plant", ["symlink", "dangling-symlink", "fifo", "hard-link", "directory"])
+def test_a_planted_part_is_replaced_never_written_through(tmp_path, plant):
+    """Whoever can write dest's directory plants the part's name (sec26 B3): it is removed, never
+    followed, opened or written, and the write goes through a new file of its own."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    dest = shared / "out"
+    part = atomic_write.part_path(str(dest), "sha256:" + "ab" * 32)
+    if plant == "symlink":
+        os.symlink(str(victim), part)
+    elif plant == "dangling-symlink":
+        os.symlink(str(tmp_path / "created"), part)
+    elif plant == "fifo":
+        os.mkfifo(part)
+    elif plant == "hard-link":
+        os.link(str(victim), part)
+    else:
+        os.mkdir(part)
+    atomic_write.write_beside(str(dest), lambda handle: handle.write(b"new"), part=part)
+    assert dest.read_bytes() == b"new" and not os.path.islink(str(dest))
+    assert victim.read_bytes() == b"precious\n"
+    assert not (tmp_path / "created").exists()
+    assert os.listdir(str(shared)) == ["out"]

@@ -184,3 +184,33 @@ def test_a_zstd_layer_that_is_no_zstd_is_refused_naming_the_layer(damage):
         data = zstandard.ZstdCompressor().compress(raw)[:-600] + b"\xff" * 600
     with pytest.raises(LayerError, match="layer 1 is not a valid tar archive"):
         _read_all(LayerArchive(_Stream(data), "zstd", "layer 1"))
+
+
+def test_a_sparse_member_is_refused_naming_the_layer_and_member(tmp_path):
+    """Its holes would be written out whole: a few KiB of layer would fill the disk (sec26 B8)."""
+    import shutil
+    import subprocess
+    if shutil.which("tar") is None:
+        pytest.skip("GNU tar makes the sparse member")
+    with open(str(tmp_path / "hole"), "wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    layer = tmp_path / "layer.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(layer), "-C", str(tmp_path), "hole"], check=True)
+    archive = LayerArchive(_Stream(layer.read_bytes()), "tar", "layer 1")
+    with pytest.raises(LayerError, match="layer 1: refusing member .*hole.*: a sparse file"):
+        list(archive)
+
+
+def test_a_tree_deeper_than_the_bound_is_refused_naming_the_member():
+    """A deep member made the tree's recursive walks die of RecursionError (sec26 B13)."""
+    deepest = "a/" * (it.MAX_DEPTH - 1) + "f"
+    assert listing(apply([[("f", deepest)]]))[-1] == "/" + deepest + "@0"
+    with pytest.raises(it.ImageTreeError, match="a/f: deeper than %d directories" % it.MAX_DEPTH):
+        apply([[("f", "a/" * it.MAX_DEPTH + "f")]])
+
+
+def test_a_tree_made_deep_through_a_symlink_is_refused():
+    """Short names, deep places: each parent symlink adds its target's depth."""
+    link = ("l", "x", "/" + "a/" * 200)
+    with pytest.raises(it.ImageTreeError, match="deeper than %d directories" % it.MAX_DEPTH):
+        apply([[link], [("f", "x/" + "b/" * 100 + "f")]])

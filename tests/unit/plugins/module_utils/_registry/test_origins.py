@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.drc.registry.plugins.module_utils._registry.auth import (
     Authenticator, Challenge, check_challenge_source, realm_refusal)
 from ansible_collections.drc.registry.plugins.module_utils._registry.hosts import (
-    check_target, is_internal_host)
+    check_target, inside_from_outside, is_internal_host)
 from ansible_collections.drc.registry.plugins.module_utils._registry.credentials import Credentials
 from ansible_collections.drc.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.drc.registry.plugins.module_utils._registry.transport import (
@@ -110,6 +110,20 @@ def test_internal_hosts_by_name_and_address():
     assert is_internal_host("LOCALHOST.", None)
     assert not is_internal_host("registry.example", fake_resolve)
     assert is_internal_host("sneaky.example", fake_resolve)
+
+
+def test_a_public_name_with_a_loopback_record_may_not_name_an_internal_target():
+    """Any internal address makes a target internal; the namer is internal only when all are."""
+    table = {"mixed.example": ["93.184.216.34", "127.0.0.1"], "inside.example": ["10.0.0.7", "127.0.0.1"]}
+
+    def mixed(host):
+        return table.get(host, [])
+    assert is_internal_host("mixed.example", mixed)  # as a target
+    assert inside_from_outside("127.0.0.1", "mixed.example", mixed)
+    assert not inside_from_outside("127.0.0.1", "inside.example", mixed)
+    assert inside_from_outside("127.0.0.1", "unresolved.example", mixed)
+    reason = realm_refusal("https://mixed.example", "https://127.0.0.1:9/token", mixed)
+    assert reason and "internal service" in reason
 
 
 def test_challenge_only_from_the_registry():

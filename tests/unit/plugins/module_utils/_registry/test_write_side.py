@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import signal
 import tarfile
 import tempfile
 
@@ -519,3 +520,55 @@ def test_a_source_failing_while_streaming_cancels_the_upload():
             push_blob(connect(server), "a", "sha256:" + "e" * 64, 5 * MIB, FailingSource())
         methods = [r.method for r in server.requests if "/blobs/" in r.path]
     assert methods[-1] == "DELETE" and "PUT" not in methods
+
+
+@pytest.mark.parametrize("what", ["fifo", "directory"])
+def test_an_archive_dest_that_is_no_regular_file_is_refused(tmp_path, what):
+    """The new archive is renamed over its destination: a FIFO, a directory or a device there
+    (/dev/null) is refused before anything is written (sec26 B7; the device case runs as root in
+    tests/integration/test_adversary_sec26.py)."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.oci_layout import (
+        check_archive_dest)
+    path = str(tmp_path / "dest")
+    if what == "fifo":
+        os.mkfifo(path)
+    else:
+        os.mkdir(path)
+    with pytest.raises(InputError, match="exists and is not a regular file"):
+        check_archive_dest(path, "oci-archive:%s" % path)
+    check_archive_dest(str(tmp_path / "absent"), "oci-archive:absent")
+
+
+def _blocked(signum, frame):
+    raise AssertionError("open() blocked on the FIFO for 20 s")
+
+
+def test_a_fifo_in_a_layout_is_refused_without_blocking(tmp_path, request):
+    """open() of a FIFO blocks until a writer comes: a layout's blobs and index.json are opened
+    without blocking and refused as no regular file (sec26 B4)."""
+    layout = OciLayout(str(tmp_path))
+    layout.prepare()
+    data = b"{}"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    layout.write_blob_bytes(digest, data)
+    os.unlink(layout.blob_file(digest))
+    os.mkfifo(layout.blob_file(digest))
+    signal.signal(signal.SIGALRM, _blocked)  # a blocking open() fails the test, never hangs it
+    signal.alarm(20)
+    request.addfinalizer(lambda: signal.alarm(0))
+    with pytest.raises(RegistryError, match="refusing the blob %s, which is not a regular file" % digest):
+        layout.open_blob(digest)
+    os.mkfifo(str(tmp_path / "index.json"))
+    with pytest.raises(RegistryError, match="index.json: not a regular file"):
+        layout.read_index()
+
+
+@pytest.mark.parametrize("transport", ["oci-archive", "docker-archive"])
+def test_an_archive_store_refuses_a_fifo_dest_before_writing(tmp_path, transport):
+    """Both archive stores check their destination when they open it, before any temp file."""
+    from ansible_collections.drc.registry.plugins.module_utils._registry.stores.locations import open_store
+    path = str(tmp_path / "dest")
+    os.mkfifo(path)
+    with pytest.raises(InputError, match="exists and is not a regular file"):
+        open_store(parse_location("%s:%s:1" % (transport, path)), None, writing=True)
+    assert os.listdir(str(tmp_path)) == ["dest"]
