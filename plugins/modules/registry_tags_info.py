@@ -179,7 +179,7 @@ def main():
     except RegistryError as exc:
         adapter.fail(exc)
     adapter.exit(changed=False, exists=exists, tags=tags, repository=reference.full_name,
-                  registry=connection.base_url, api_version="v2")
+                 registry=connection.base_url, api_version="v2")
 
 
 if __name__ == "__main__":

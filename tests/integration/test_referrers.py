@@ -399,7 +399,7 @@ def test_referrers_are_carried_eight_levels_deep_and_the_ninth_is_reported(testb
     image = bed["fixtures"]["unsigned"]["digest"]
     assert len(chain) == 9
     assert result.get("failed") is not True and result["changed"] is True, result
-    carried = [digest for digest, _ in chain[:8]]
+    carried = [digest for digest, dummy in chain[:8]]
     assert sorted(result["referrers"]) == sorted(carried) and result["referrers_copied"] == 8, result
     for digest, body in chain[:8]:
         assert raw(testbed, bed["dest"], "dp/chain@" + digest) == body

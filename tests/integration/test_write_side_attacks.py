@@ -790,7 +790,7 @@ def test_a_killed_archive_source_leaves_debris_the_next_run_removes_and_a_live_r
         # A live run, stopped midway: its directory is locked.
         live = start_copy(slow, "oci:%s:1" % (tmp_path / "live"), temp)
         processes.append(live)
-        (live_dir, live_pid), = wait_for_unpacking(temp, killed, 1, [live]).items()
+        [(live_dir, live_pid)] = list(wait_for_unpacking(temp, killed, 1, [live]).items())
         os.kill(live_pid, signal.SIGSTOP)
         try:
             run = run_module("drc.registry.registry_copy",

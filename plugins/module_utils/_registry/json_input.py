@@ -43,7 +43,7 @@ def parse_json(raw, **options):
     except json.JSONDecodeError as exc:  # says where, never what
         raise NotJSON(str(exc))
     except ValueError as exc:
-        if type(exc) is not ValueError:
+        if exc.__class__ is not ValueError:  # exactly ValueError, not a subclass
             raise  # a hook's own error (signatures' duplicate keys): the caller's to handle
         raise NotJSON(str(exc)[:200])  # an integer of more than 4300 digits
     if isinstance(value, (dict, list)):

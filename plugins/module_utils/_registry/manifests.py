@@ -98,7 +98,6 @@ def manifest_digest(connection, repository: str, reference: str) -> dict:
     return {"digest": manifest.digest, "media_type": manifest.media_type, "size": manifest.size}
 
 
-
 def find_manifest(connection, repository: str, reference: str) -> dict | None:
     """digest, media_type and size of the manifest a tag or digest names, or None when absent."""
     try:
@@ -122,6 +121,7 @@ def current_digest(connection, repository: str, reference: str) -> str | None:
         return head["digest"]
     found = find_manifest(connection, repository, reference)
     return found["digest"] if found else None
+
 
 def put_manifest(connection, repository: str, reference: str, raw: bytes, media_type: str) -> str:
     """PUT a manifest with its own media type; the registry's digest must equal ours.

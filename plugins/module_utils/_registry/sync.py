@@ -73,7 +73,6 @@ def repository_reference(scheme: str, registry: str, path: str, what: str):
     return reference
 
 
-
 def copy_module():
     """copy.py and the registry store (and the upload, layout and referrer code they bring), imported
     when an image is to be copied or converted: a run with nothing to do never loads them."""
