@@ -73,11 +73,17 @@ def repository_reference(scheme: str, registry: str, path: str, what: str):
     return reference
 
 
+# Held while the copy code is imported: the tag threads ask for it at once, and on Python 3.9 a
+# second thread could get the half-imported module (no copy_images yet).
+_COPY_IMPORT = threading.Lock()
+
+
 def copy_module():
     """copy.py and the registry store (and the upload, layout and referrer code they bring), imported
     when an image is to be copied or converted: a run with nothing to do never loads them."""
-    from ansible_collections.drc.registry.plugins.module_utils._registry import copy
-    from ansible_collections.drc.registry.plugins.module_utils._registry.stores import registry_store
+    with _COPY_IMPORT:
+        from ansible_collections.drc.registry.plugins.module_utils._registry import copy
+        from ansible_collections.drc.registry.plugins.module_utils._registry.stores import registry_store
     return SimpleNamespace(copy_images=copy.copy_images, destination_digest=copy.destination_digest,
                            RegistryStore=registry_store.RegistryStore,
                            KnownDestination=registry_store.KnownDestination)
