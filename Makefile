@@ -274,6 +274,7 @@ bench: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.mirror_roles
 	cd $(CURDIR) && $(BIN)/python -m bench.sync --publish
 	cd $(CURDIR) && $(BIN)/python -m bench.referrers
+	cd $(CURDIR) && $(BIN)/python -m bench.verify
 
 bench-quick: deps
 	cd $(CURDIR) && $(BIN)/python -m bench.run --quick

@@ -65,3 +65,19 @@ def test_quick_benchmark_reports_every_figure(tmp_path):
     assert scenarios.count("copy") == 2 * len(copies["rows"])
     # a fetch bar against each peer that hashes too, on both registry kinds
     assert scenarios.count("fetch") >= 3 * (len(report["fetch"]) + len(report["fetch_plain"]))
+
+
+def test_verify_benchmark_counts_what_verification_adds(tmp_path):
+    """bench.verify end to end: the verified digests are the plain ones, and a signed image costs
+    exactly the four reads docs/signatures.md names (referrers API, tag list, .sig, payload)."""
+    from bench.verify import main as verify_main
+    assert verify_main(["--reps", "1", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "verify.json").read_text())
+    singles = [row for row in report["rows"] if row["terms"] == 1]
+    assert {row["images"] for row in singles} == {"signed-docker", "signed-image", "signed-index", "two-signatures"}
+    for row in report["rows"]:
+        assert row["plain"]["digests"] == row["verified"]["digests"]
+        assert row["plain"]["seconds"] > 0 and row["verified"]["seconds"] > 0
+    for row in singles:
+        assert [v - p for p, v in zip(row["plain"]["requests"], row["verified"]["requests"])] == [4], row
+    assert "| all 4 as one batch | 4 |" in (tmp_path / "verify.md").read_text()
