@@ -128,7 +128,13 @@ options:
       - Sign what was copied at O(dest), in the same run, with this private key (PEM text or a
         file path), as M(drc.registry.registry_sign) does with its O(drc.registry.registry_sign#module:private_key),
         for the name of O(dest); a signature by this key already there is left alone.
-      - Only with O(src) and O(dest), and a registry as O(dest).
+      - Only with registries as destinations (O(dest), or every O(images[].dest)). In the
+        O(images) form each image is signed at its own destination and its entry of RV(images)
+        has C(signatures); the images are then copied one after another (their blobs still
+        O(concurrency) at once), so that no copy merging its referrers into a C(.sig) races
+        another image's signature there.
+      - This signs what the source holds, unverified: verify it first
+        (M(drc.registry.registry_signature_verify)) where that matters.
     type: str
     version_added: 0.1.0
   sign_key_passphrase:
@@ -329,8 +335,9 @@ images:
   description:
     - With O(images), one result per entry, in order, each with the keys a single copy returns
       (C(src), C(dest), C(changed), C(digest), C(source_digest), C(media_type), C(platforms) for
-      an index, the counts, C(referrers), C(referrers_copied) and C(referrers_skipped)), C(copied)
-      (this entry wrote) and C(failed); a failed entry has C(index), C(src), C(dest),
+      an index, the counts, C(referrers), C(referrers_copied), C(referrers_skipped) and, with
+      O(sign_key), C(signatures)), C(copied) (this entry wrote, its signature included) and
+      C(failed); a failed entry has C(index), C(src), C(dest),
       C(failed=true), C(copied=false) and C(msg) instead.
   returned: with O(images)
   type: list
@@ -362,8 +369,10 @@ manifests_pushed:
   returned: success
   type: int
 signatures:
-  description: With O(sign_key), the signature at O(dest), as RV(drc.registry.registry_sign#module:signatures).
-  returned: success, with O(sign_key)
+  description:
+    - With O(sign_key), the signature at O(dest), as RV(drc.registry.registry_sign#module:signatures).
+    - In the O(images) form, each entry of RV(images) has its own.
+  returned: success, with O(sign_key) and O(src)/O(dest)
   type: list
   elements: dict
   version_added: 0.1.0
@@ -432,7 +441,7 @@ def main():
             format=dict(type="str", default="keep", choices=list(FORMATS)),
         ),
         supports_check_mode=True,
-        mutually_exclusive=[("images", "src"), ("images", "dest"), ("images", "sign_key")],
+        mutually_exclusive=[("images", "src"), ("images", "dest")],
         required_one_of=[("images", "src")],
         required_together=[("src", "dest")],
     )
@@ -455,14 +464,16 @@ def main():
         locations = BlobLocations(cache_path_option(params["blob_cache"]), warn=module.warn)
         after = None
         if params["sign_key"]:  # signing (and cryptography) loaded only when asked for
-            after = signer(params, pairs[0][1], module.check_mode)
+            after = signer(params, [dest for _src, dest in pairs], module.check_mode)
         if not single:
             announce(pairs, connections)
         outcomes = copy_images(pairs, store_opener(connections, locations), platforms,
                                chunk_size=params["chunk_size"], concurrency=params["concurrency"],
                                check_mode=module.check_mode, referrers=params["referrers"],
                                warn=module.warn, image_format=params["format"],
-                               serial=involves_files(pairs), after=after)
+                               # with sign_key, one image after another: a copy merging its referrers
+                               # into a .sig would race with another entry's signature there
+                               serial=involves_files(pairs) or after is not None, after=after)
         if any(outcome.get("changed") for outcome in outcomes) and not module.check_mode:
             locations.save()
     except (RegistryError, OSError) as exc:
@@ -476,12 +487,12 @@ def main():
         exit_list(module, adapter, outcomes)
 
 
-def signer(params: dict, dest_location: tuple, check_mode: bool):
-    """registry_copy's ``sign_key``: the key loaded and checked before anything is copied; what
-    was copied signed at the destination once the copy is done."""
+def signer(params: dict, dest_locations: list, check_mode: bool):
+    """registry_copy's ``sign_key``: the key loaded and checked (every destination a registry)
+    before anything is copied; each image signed at its destination once its copy is done."""
     from ansible_collections.drc.registry.plugins.module_utils._registry import signing
     key = signing.copy_signing_key(params["sign_key"], params["sign_key_passphrase"],
-                                   is_registry(dest_location), location_display(dest_location))
+                                   [(is_registry(dest), location_display(dest)) for dest in dest_locations])
 
     def sign(source, dest, result: dict) -> None:
         signed = signing.sign_copy(dest, key, result, check_mode)

@@ -114,6 +114,26 @@ options:
     choices: [keep, oci]
     default: keep
     version_added: 0.1.0
+  sign_key:
+    description:
+      - Sign every selected tag's image at the destination with this private key (PEM text or a
+        file path, as M(drc.registry.registry_sign)'s
+        O(drc.registry.registry_sign#module:private_key)), for the destination tag's name: a
+        cosign signature at its C(.sig) tag, beside the signatures that travelled with it.
+      - Tags already in sync are signed too (a signature by this key already there is left
+        alone), so each costs the reads that find its signatures (the referrers API, the tag
+        list, the C(.sig) manifest and its payloads) on top of the two C(HEAD)s.
+      - This signs what the source holds, unverified: verify it first
+        (M(drc.registry.registry_signature_verify)) where that matters.
+      - Needs the Python library C(cryptography) (and C(PyNaCl) for cosign's encrypted keys) on
+        the host the module runs on.
+    type: str
+    version_added: 0.1.0
+  sign_key_passphrase:
+    description:
+      - The passphrase of an encrypted O(sign_key).
+    type: str
+    version_added: 0.1.0
   blob_cache:
     description:
       - A file remembering, across runs, which repository of each destination registry holds
@@ -133,7 +153,8 @@ attributes:
   check_mode:
     support: full
     description: Lists the tags, asks both sides for their digests and reports RV(images) with
-      the action C(would copy); writes nothing (nor the blob cache).
+      the action C(would copy), and C(changed) when a real run would write; writes nothing (nor
+      the blob cache).
   diff_mode:
     support: full
     description: Shows each destination repository's tag set before and after.
@@ -197,6 +218,9 @@ images:
       with the tag), C(digest) (the destination's digest once synced), C(source_digest) (the
       source's, different with O(format=oci) or platforms) and C(action), one of C(copied),
       C(already present) or C(would copy) (check mode). Copied images carry their blob counts.
+    - With O(sign_key), each also has C(signatures) (as
+      RV(drc.registry.registry_sign#module:signatures)) and C(signed) (a signature was written,
+      or in check mode would be).
   returned: always
   type: list
   elements: dict
@@ -252,6 +276,11 @@ referrers_copied:
   description: Referrers (signatures, SBOMs, attestations) copied with the images.
   returned: always
   type: int
+signed:
+  description: With O(sign_key), how many tags got a signature by that key (check mode - would get).
+  returned: with O(sign_key)
+  type: int
+  version_added: 0.1.0
 throttled:
   description:
     - Per registry that answered C(429 Too Many Requests) during the run, how many times
@@ -288,6 +317,8 @@ def main():
             concurrency=dict(type="int", default=DEFAULT_SYNC_CONCURRENCY),
             blob_cache=dict(type="raw"),
             format=dict(type="str", default="keep", choices=["keep", "oci"]),
+            sign_key=dict(type="str", no_log=True),
+            sign_key_passphrase=dict(type="str", no_log=True),
         ),
         supports_check_mode=True,
     )

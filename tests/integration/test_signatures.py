@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import urllib.error
 
 import pytest
 
@@ -308,13 +309,65 @@ def signed(testbed, tmp_path_factory):
          "register": "copy_to_layout", "ignore_errors": True},
     ]
     tasks += merge_tasks(registry, conn, cosign_a, cosign_b, merge_layout)
+    unsigned = testbed.skopeo_copy(registry, "fx/unsigned:1", "sign/ssrc:1")
+    testbed.skopeo_copy(registry, "fx/unsigned:1", "sign/ssrc:also")
+    testbed.skopeo_copy(registry, "fx/signed-image:1", "sign/ssrc:2")
+    tasks += many_signed_tasks(registry, conn, cosign_b, str(tmp_path_factory.mktemp("list-layout")))
     before_kept = sig_manifest(testbed, registry, "sign/kept", other)
     for task in tasks:
         task["ignore_errors"] = True
     run = run_playbook(tasks, str(tmp_path_factory.mktemp("sign")))
-    return {"registry": registry, "run": run, "image": image, "index": index, "other": other,
+    return {"registry": registry, "run": run, "image": image, "index": index, "other": other, "unsigned": unsigned,
             "before_kept": before_kept, "seeded": seeded, "signed_image": signed_image,
             "bad_index": bad_index, "merge_layout": merge_layout}
+
+
+def many_signed_tasks(registry, conn: dict, cosign_b: dict, layout: str) -> list:
+    """sign_key beyond one copy: the images form of registry_copy, registry_sync (check mode, a
+    tag already in sync, two tags of one digest) and the mirror_images role, all with key B."""
+    sign = dict(sign_key=cosign_b["private_key"], sign_key_passphrase=cosign_b["private_key_passphrase"])
+
+    def sync(match: str, signing: bool) -> dict:
+        return {"drc.registry.registry_sync": dict(
+            src_registry=registry.host, dest=registry.host, repositories=[
+                {"name": "sign/ssrc", "rename": "sign/sdest", "tags": {"match": match}}],
+            **(sign if signing else {}), **conn)}
+
+    def images(*pairs) -> list:
+        return [{"src": ref(registry, src), "dest": ref(registry, dest)} for src, dest in pairs]
+
+    listed = images(("sign/ssrc:1", "sign/clist:a"), ("sign/ssrc:also", "sign/clist:b"),
+                    ("fx/signed-image:1", "sign/clist:c"))
+    verify = [{"drc.registry.registry_signature_verify": dict(
+        reference=ref(registry, name), keys=[key("key-b", "pub")], **conn), "register": "verify_" + label}
+        for label, name in (("sdest_1", "sign/sdest:1"), ("sdest_also", "sign/sdest:also"),
+                            ("sdest_2", "sign/sdest:2"), ("clist_a", "sign/clist:a"),
+                            ("clist_b", "sign/clist:b"), ("clist_c", "sign/clist:c"),
+                            ("role_image", "sign/rmirror/sign/ssrc:1"),
+                            ("role_synced", "sign/rmirror/sign/ssrc:2"))]
+    auth = {key_: value for key_, value in conn.items()}
+    return [
+        dict(sync("2", False), register="ssync_plain"),
+        dict(sync("1|also|2", True), check_mode=True, register="ssync_check"),
+        dict(sync("1|also|2", True), register="ssync"),
+        dict(sync("1|also|2", True), register="ssync_again"),
+        dict(sync("1|also|2", True), check_mode=True, register="ssync_check_again"),
+        {"drc.registry.registry_copy": dict(images=listed, **sign, **conn), "register": "clist"},
+        {"drc.registry.registry_copy": dict(images=listed, **sign, **conn), "register": "clist_again"},
+        {"drc.registry.registry_copy": dict(images=images(("sign/ssrc:1", "sign/clist-never:a")) + [
+            {"src": ref(registry, "sign/ssrc:1"), "dest": "oci:%s:1" % layout}], **sign, **conn),
+         "register": "clist_layout"},
+        {"ansible.builtin.include_role": {"name": "drc.registry.mirror_images"}, "vars": {
+            "mirror_images_images": [ref(registry, "sign/ssrc:1")],
+            "mirror_images_repositories": [{"name": ref(registry, "sign/ssrc"), "tags": {"match": "2"}}],
+            "mirror_images_dest": ref(registry, "sign/rmirror"),
+            "mirror_images_src_auths": {registry.host: auth}, "mirror_images_dest_auth": auth,
+            "mirror_images_sign_key": cosign_b["private_key"],
+            "mirror_images_sign_key_passphrase": cosign_b["private_key_passphrase"]}},
+        {"ansible.builtin.set_fact": {"role_images": "{{ mirror_images_result }}",
+                                      "role_syncs": "{{ mirror_images_sync_results }}"},
+         "register": "role_facts"},
+    ] + verify
 
 
 def merge_tasks(registry, conn: dict, cosign_a: dict, cosign_b: dict, layout: str) -> list:
@@ -453,6 +506,68 @@ def test_registry_copy_signs_what_it_copied(testbed, signed):
     assert results["copy_signed"]["signatures"][0]["changed"] is True
     assert results["copy_to_layout"]["failed"] is True
     assert "sign_key needs a registry destination" in results["copy_to_layout"]["msg"]
+
+
+def test_sync_signs_every_tag_once_even_two_of_one_digest(testbed, signed):
+    results, registry = signed["run"].results, signed["registry"]
+    check = results["ssync_check"]
+    assert check["changed"] is True and check["would_copy"] == 2 and check["already_present"] == 1, check
+    assert check["signed"] == 3 and all(i["signed"] for i in check["images"]), check
+    done = results["ssync"]
+    assert done["changed"] is True and done["copied"] == 2 and done["already_present"] == 1, done
+    # the tag synced before without a key is signed now too
+    assert done["signed"] == 3 and {i["dest"].rsplit(":", 1)[1] for i in done["images"] if i["signed"]} == {
+        "1", "also", "2"}, done
+    assert all(s["changed"] for i in done["images"] for s in i["signatures"])
+    for name in ("ssync_again", "ssync_check_again"):
+        again = results[name]
+        assert again["changed"] is False and again["signed"] == 0 and again["copied"] == 0, (name, again)
+    for label in ("sdest_1", "sdest_also", "sdest_2"):
+        assert results["verify_" + label].get("failed") is not True, results["verify_" + label]
+    # the fixtures are one image (signed or not): three tags of one digest, each name's signature
+    # in the one .sig, none lost to another
+    assert signed["unsigned"] == signed["signed_image"]
+    layers = sig_manifest(testbed, registry, "sign/sdest", signed["unsigned"])["layers"]
+    identities = sorted(json.loads(blob(testbed, registry, "sign/sdest", layer["digest"]))["critical"]["identity"][
+        "docker-reference"] for layer in layers)
+    assert identities == ["%s/sign/sdest:%s" % (registry.host, tag) for tag in ("1", "2", "also")], identities
+    assert results["ssync_plain"].get("signed") is None and "signatures" not in results["ssync_plain"]["images"][0]
+
+
+def test_copy_list_signs_each_image_at_its_destination(testbed, signed):
+    results, registry = signed["run"].results, signed["registry"]
+    listed = results["clist"]
+    assert listed["changed"] is True and listed["copied"] == 3 and listed["failed_images"] == [], listed
+    for image in listed["images"]:
+        [signature] = image["signatures"]
+        assert signature["changed"] is True and signature["digest"] == image["digest"], image
+    assert results["clist_again"]["changed"] is False, results["clist_again"]
+    assert [s["changed"] for i in results["clist_again"]["images"] for s in i["signatures"]] == [False] * 3
+    for label in ("clist_a", "clist_b", "clist_c"):
+        assert results["verify_" + label].get("failed") is not True, results["verify_" + label]
+    # one digest under three names: key A's signature that travelled with clist:c, and ours for each name
+    layers = sig_manifest(testbed, registry, "sign/clist", signed["signed_image"])["layers"]
+    identities = sorted(json.loads(blob(testbed, registry, "sign/clist", layer["digest"]))["critical"]["identity"][
+        "docker-reference"] for layer in layers)
+    assert identities == sorted(["%s/sign/clist:%s" % (registry.host, tag) for tag in "abc"]
+                                + ["registry.example/fx/signed-image:1"]), identities
+    refused = results["clist_layout"]
+    assert refused["failed"] is True and "sign_key needs a registry destination" in refused["msg"], refused
+    assert "Traceback" not in refused["msg"]
+    with pytest.raises(urllib.error.HTTPError) as missing:  # refused before any copy, the registry entry too
+        testbed.raw_request(registry, "HEAD", "/v2/sign/clist-never/manifests/a", "sign/clist-never").close()
+    assert missing.value.code == 404
+
+
+def test_the_mirror_role_signs_both_forms(signed):
+    results = signed["run"].results
+    facts = results["role_facts"]["ansible_facts"]
+    [image] = facts["role_images"]["images"]
+    assert [s["changed"] for s in image["signatures"]] == [True], image
+    [synced] = facts["role_syncs"]
+    assert synced["signed"] == 1 and synced["copied"] == 1, synced
+    for label in ("role_image", "role_synced"):
+        assert results["verify_" + label].get("failed") is not True, results["verify_" + label]
 
 
 def test_a_destination_signature_is_merged_never_overwritten(testbed, signed):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
 from ansible_collections.drc.registry.plugins.module_utils._registry import media_types as mt
 from ansible_collections.drc.registry.plugins.module_utils._registry import signing_keys
@@ -85,9 +86,27 @@ def _summary(body: dict | None) -> dict:
                        for layer in body.get("layers") or [] if isinstance(layer, dict)]}
 
 
+# One signer at a time per .sig tag in this process: two tags of one digest signed at once (a
+# sync's or a copy list's threads) would each extend the .sig manifest they read, and the
+# second PUT would drop the first signature.
+_SIG_LOCKS: dict = {}
+_SIG_LOCKS_LOCK = threading.Lock()
+
+
+def _sig_lock(reference, digest: str):
+    with _SIG_LOCKS_LOCK:
+        return _SIG_LOCKS.setdefault((reference.registry, reference.repository, digest), threading.Lock())
+
+
 def sign_digest(connection, reference, digest: str, private_key, identity: str, optional: dict,
                 check_mode: bool) -> dict:
     """Make sure this key's signature of ``digest`` for ``identity`` is at its .sig tag."""
+    with _sig_lock(reference, digest):
+        return _sign_digest(connection, reference, digest, private_key, identity, optional, check_mode)
+
+
+def _sign_digest(connection, reference, digest: str, private_key, identity: str, optional: dict,
+                 check_mode: bool) -> dict:
     repository = reference.repository
     tag = signature_tag(digest)
     found = find_signature_manifests(connection, reference, digest)
@@ -142,14 +161,21 @@ def sign_image(connection, reference, private_key, identity: str | None, annotat
                      "after": {d["after_header"]: d["after"] for d in diffs}}}
 
 
-def copy_signing_key(value: str | None, passphrase: str | None, dest_registry: bool, dest: str):
-    """registry_copy's ``sign_key``, loaded and checked before anything is copied (or None);
-    ``dest_registry``: whether the destination ``dest`` is a registry."""
+def copy_signing_key(value: str | None, passphrase: str | None, destinations: list):
+    """registry_copy's and registry_sync's ``sign_key``, loaded and checked before anything is
+    copied (or None); ``destinations``: (is a registry, how to name it) of every destination."""
     if not value:
         return None
-    if not dest_registry:
-        raise InputError("sign_key needs a registry destination, not %s" % dest)
+    for is_registry, dest in destinations:
+        if not is_registry:
+            raise InputError("sign_key needs a registry destination, not %s" % dest)
     return signing_keys.load_private_key(value, passphrase, "sign_key")
+
+
+def _would_sign(reference, digest: str) -> dict:
+    """Check mode, for an image not written yet: nothing there to sign, a signature would be added."""
+    return {"changed": True, "signatures": [{"digest": digest, "changed": True,
+                                             "location": "%s:%s" % (reference.full_name, signature_tag(digest))}]}
 
 
 def sign_copy(dest, private_key, copied: dict, check_mode: bool) -> dict:
@@ -159,8 +185,17 @@ def sign_copy(dest, private_key, copied: dict, check_mode: bool) -> dict:
     signature is reported as one that would be added.
     """
     if check_mode and copied["changed"]:
-        return {"changed": True, "signatures": [{"digest": copied["digest"], "changed": True,
-                                                 "location": "%s:%s" % (dest.reference.full_name,
-                                                                        signature_tag(copied["digest"]))}]}
+        return _would_sign(dest.reference, copied["digest"])
     signed = sign_image(dest.connection, dest.reference, private_key, None, None, False, check_mode)
     return {"changed": signed["changed"], "signatures": signed["signatures"]}
+
+
+def sign_synced(connection, reference, digest: str, private_key, written: bool, check_mode: bool) -> dict:
+    """registry_sync's ``sign_key``: sign the digest a tag has at the destination (``written``:
+    it is there, or will be outside check mode), for the tag's name."""
+    if check_mode and not written:
+        return _would_sign(reference, digest)
+    signed = sign_digest(connection, reference, digest, private_key, identity_text(reference.string), {},
+                         check_mode)
+    signed.pop("diff", None)
+    return {"changed": signed["changed"], "signatures": [signed]}

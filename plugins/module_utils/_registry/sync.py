@@ -170,8 +170,11 @@ class SyncRun:
 
     def __init__(self, jobs: list, src_connection, dest_connection, locations=None,
                  concurrency: int = DEFAULT_SYNC_CONCURRENCY, check_mode: bool = False,
-                 diff: bool = False, image_format: str = "keep") -> None:
+                 diff: bool = False, image_format: str = "keep", sign=None) -> None:
         self.jobs = jobs
+        # sign(connection, dest reference, digest, written) -> {"changed", "signatures"}: a tag's
+        # digest signed at the destination (registry_sync's sign_key), or None
+        self.sign = sign
         self.image_format = image_format
         self.src = src_connection
         self.dest = dest_connection
@@ -265,7 +268,9 @@ class SyncRun:
             target = copying.destination_digest(source, job.platforms, self.image_format)
         else:
             target = digest
-        result = {"src": src_name.string, "dest": dest_name.string, "digest": target, "source_digest": digest}
+        # "_dest": the destination reference, for signing; removed before the result goes out
+        result = {"src": src_name.string, "dest": dest_name.string, "digest": target, "source_digest": digest,
+                  "_dest": dest_name}
         if before == target:
             return dict(result, action=PRESENT)
         if self.check_mode:
@@ -283,6 +288,17 @@ class SyncRun:
             raise copied["error"]
         result.update({name: copied.get(name, 0) for name in COUNTS})
         return dict(result, action=COPIED)
+
+    def _signed(self, image: dict) -> dict:
+        """With sign_key: the tag's digest signed at the destination (an in-sync tag too, so a
+        key added later signs what is already mirrored); ``signed`` when a signature was (or,
+        in check mode, would be) written. A failure is the image's."""
+        try:
+            signed = self.sign(self.dest, image["_dest"], image["digest"], image["action"] != WOULD_COPY)
+        except RegistryError as exc:
+            return {"failed": {"reference": image["src"], "message": "%s, but signing %s failed: %s" % (
+                image["action"], image["dest"], exc)}}
+        return dict(image, signatures=signed["signatures"], signed=signed["changed"])
 
     def _repository_is_new(self, job: SyncJob) -> bool:
         """Whether the destination repository did not exist before this run: one tag list request
@@ -327,10 +343,19 @@ class SyncRun:
             raise
         lists.shutdown()
         tags.shutdown()
+        if self.sign is not None:
+            # Signed once every copy is done: a copy still merging its referrers into a .sig
+            # would race with a signature written there (two signers of one digest are serialised
+            # by signing itself).
+            images = [outcome for outcome in outcomes if "failed" not in outcome]
+            with ThreadPoolExecutor(max_workers=self.concurrency) as signers:
+                signed = dict(zip(map(id, images), signers.map(self._signed, images)))
+            outcomes = [signed.get(id(outcome), outcome) for outcome in outcomes]
         for outcome in outcomes:
             if "failed" in outcome:
                 self.failed.append(outcome["failed"])
             else:
+                outcome.pop("_dest", None)
                 self.images.append(outcome)
         if self.locations is not None and not self.check_mode:
             self.locations.save()
@@ -338,10 +363,14 @@ class SyncRun:
 
     def result(self) -> dict:
         actions = [image["action"] for image in self.images]
-        result = {"changed": COPIED in actions, "images": self.images,
+        signed = sum(1 for image in self.images if image.get("signed"))
+        # check mode: changed says what a real run would change, as registry_copy's does
+        result = {"changed": COPIED in actions or WOULD_COPY in actions or signed > 0, "images": self.images,
                   "copied": actions.count(COPIED), "already_present": actions.count(PRESENT),
                   "would_copy": actions.count(WOULD_COPY), "failed_count": len(self.failed),
                   "failed_images": self.failed}
+        if self.sign is not None:
+            result["signed"] = signed
         for name in COUNTS:
             result[name] = sum(image.get(name, 0) for image in self.images)
         if self.diff:

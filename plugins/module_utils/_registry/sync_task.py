@@ -33,11 +33,27 @@ def run_sync_task(params: dict, log, warn, keep, check_mode: bool = False, diff:
         connection = ThrottledConnection(options, throttle, log=log, warn=warn)
         keep(connection)
         connections.append(connection)
+    sign = signer(params, dest_reference, check_mode)
     cache_path = cache_path_option(params.get("blob_cache"))
     locations = BlobLocations(cache_path, warn=warn)
     result = SyncRun(jobs, connections[0], connections[1], locations, concurrency,
-                     check_mode=check_mode, diff=diff, image_format=params.get("format") or "keep").run()
+                     check_mode=check_mode, diff=diff, image_format=params.get("format") or "keep",
+                     sign=sign).run()
     throttled = {t.registry: t.report() for t in throttles.values() if t.rate_limited}
     if throttled:
         result["throttled"] = throttled
     return result
+
+
+def signer(params: dict, dest_reference, check_mode: bool):
+    """registry_sync's ``sign_key``: the key loaded and checked before any request (signing and
+    cryptography loaded only when asked for); None without it."""
+    if not params.get("sign_key"):
+        return None
+    from ansible_collections.drc.registry.plugins.module_utils._registry import signing
+    key = signing.copy_signing_key(params["sign_key"], params.get("sign_key_passphrase"),
+                                   [(True, dest_reference.registry)])
+
+    def sign(connection, reference, digest: str, written: bool) -> dict:
+        return signing.sign_synced(connection, reference, digest, key, written, check_mode)
+    return sign
