@@ -133,7 +133,7 @@ options:
         has C(signatures); the images are then copied one after another (their blobs still
         O(concurrency) at once), so that no copy merging its referrers into a C(.sig) races
         another image's signature there.
-      - This signs what the source holds, unverified: verify it first
+      - This signs what the source holds, unverified; verify it first
         (M(drc.registry.registry_signature_verify)) where that matters.
     type: str
     version_added: 0.1.0

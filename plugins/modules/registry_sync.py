@@ -118,12 +118,12 @@ options:
     description:
       - Sign every selected tag's image at the destination with this private key (PEM text or a
         file path, as M(drc.registry.registry_sign)'s
-        O(drc.registry.registry_sign#module:private_key)), for the destination tag's name: a
+        O(drc.registry.registry_sign#module:private_key)), for the destination tag's name, as a
         cosign signature at its C(.sig) tag, beside the signatures that travelled with it.
       - Tags already in sync are signed too (a signature by this key already there is left
         alone), so each costs the reads that find its signatures (the referrers API, the tag
         list, the C(.sig) manifest and its payloads) on top of the two C(HEAD)s.
-      - This signs what the source holds, unverified: verify it first
+      - This signs what the source holds, unverified; verify it first
         (M(drc.registry.registry_signature_verify)) where that matters.
       - Needs the Python library C(cryptography) (and C(PyNaCl) for cosign's encrypted keys) on
         the host the module runs on.
