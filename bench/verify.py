@@ -71,7 +71,7 @@ def measure(bed: Testbed, reps: int) -> dict:
     for label, references in groups:
         row = {"images": label, "terms": len(references)}
         for kind, resolve in (("plain", None), ("verified", verify)):
-            runs = [resolve_once(bed, registry, references, resolve) for _ in range(reps)]
+            runs = [resolve_once(bed, registry, references, resolve) for _rep in range(reps)]
             if len({tuple(run[2]) for run in runs}) != 1:
                 raise RuntimeError("%s: %s runs resolved different digests" % (label, kind))
             row[kind] = {"requests": sorted({run[0] for run in runs}),

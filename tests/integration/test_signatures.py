@@ -345,7 +345,7 @@ def many_signed_tasks(registry, conn: dict, cosign_b: dict, layout: str) -> list
                             ("clist_b", "sign/clist:b"), ("clist_c", "sign/clist:c"),
                             ("role_image", "sign/rmirror/sign/ssrc:1"),
                             ("role_synced", "sign/rmirror/sign/ssrc:2"))]
-    auth = {key_: value for key_, value in conn.items()}
+    auth = dict(conn)
     return [
         dict(sync("2", False), register="ssync_plain"),
         dict(sync("1|also|2", True), check_mode=True, register="ssync_check"),
