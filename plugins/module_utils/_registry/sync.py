@@ -293,6 +293,8 @@ class SyncRun:
         """With sign_key: the tag's digest signed at the destination (an in-sync tag too, so a
         key added later signs what is already mirrored); ``signed`` when a signature was (or,
         in check mode, would be) written. A failure is the image's."""
+        if "failed" in image:
+            return image
         try:
             signed = self.sign(self.dest, image["_dest"], image["digest"], image["action"] != WOULD_COPY)
         except RegistryError as exc:
@@ -347,10 +349,8 @@ class SyncRun:
             # Signed once every copy is done: a copy still merging its referrers into a .sig
             # would race with a signature written there (two signers of one digest are serialised
             # by signing itself).
-            images = [outcome for outcome in outcomes if "failed" not in outcome]
             with ThreadPoolExecutor(max_workers=self.concurrency) as signers:
-                signed = dict(zip(map(id, images), signers.map(self._signed, images)))
-            outcomes = [signed.get(id(outcome), outcome) for outcome in outcomes]
+                outcomes = list(signers.map(self._signed, outcomes))
         for outcome in outcomes:
             if "failed" in outcome:
                 self.failed.append(outcome["failed"])
